@@ -1,0 +1,24 @@
+"""serialsync: LAVA MultiNode synchronisation over serial consoles alone."""
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    CoordinatorError,
+    DeviceLeft,
+    GroupTimeout,
+    JobConfigError,
+    ProtocolError,
+    SerialsyncError,
+    TransportError,
+)
+
+__all__ = [
+    "CoordinatorError",
+    "DeviceLeft",
+    "GroupTimeout",
+    "JobConfigError",
+    "ProtocolError",
+    "SerialsyncError",
+    "TransportError",
+    "__version__",
+]

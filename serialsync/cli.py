@@ -1,0 +1,104 @@
+"""Command line: `serialsync run | demo | helpers`. Argument handling only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from ._resources import helpers_dir
+from .errors import JobConfigError, SerialsyncError
+from .job import JobResult, Reporter, load_job, parse_job, run_job
+from .job.model import Device, Job
+from .watcher import CallRecord
+
+EXIT_FAILED = 1  # a device failed
+EXIT_USAGE = 2  # bad command line or job file
+
+
+class ConsoleReporter(Reporter):
+    """Progress lines while the job runs, one per event."""
+
+    def __init__(self, stream=sys.stdout) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def _line(self, device: Device, text: str) -> None:
+        with self.lock:
+            stamp = time.monotonic() - self.started
+            print(f"{stamp:7.2f}s  {device.name:<12} {device.role:<10} {text}", file=self.stream, flush=True)
+
+    def device_event(self, device: Device, text: str) -> None:
+        self._line(device, text)
+
+    def call_done(self, device: Device, record: CallRecord) -> None:
+        what = f"{record.api} {record.message_id or ''}".rstrip()
+        verdict = "ok" if record.ok else f"nack: {record.reason}"
+        self._line(device, f"  {what} -> {verdict} ({record.waited:.3f}s)")
+
+
+def print_table(result: JobResult, stream=sys.stdout) -> None:
+    rows = [("device", "role", "result", "steps", "calls", "time", "reason")]
+    for d in result.devices:
+        passed = sum(s.result == "pass" for s in d.steps)
+        calls_ok = sum(c["ok"] for c in d.calls)
+        rows.append(
+            (d.name, d.role, d.result, f"{passed}/{len(d.steps)}", f"{calls_ok}/{len(d.calls)}", f"{d.duration:.2f}s", d.reason)
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    print(file=stream)
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        print("  ".join(cells + [row[-1]]).rstrip(), file=stream)
+    print(f"\njob {result.job!r}: {result.result.upper()} in {result.duration:.2f}s", file=stream)
+
+
+def _run(job: Job, outdir: Path, quiet: bool) -> int:
+    reporter = Reporter() if quiet else ConsoleReporter()
+    result = run_job(job, outdir, reporter=reporter)
+    print_table(result)
+    print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
+    return 0 if result.passed else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="serialsync", description="LAVA MultiNode over serial consoles.")
+    parser.add_argument("--version", action="version", version=f"serialsync {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a job file")
+    run.add_argument("job", type=Path)
+    run.add_argument("-o", "--output", type=Path, default=None, help="results directory (default: ./serialsync-out/JOB)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the result table")
+    demo = sub.add_parser("demo", help="run the demo group: one server, two clients, simulated boards")
+    demo.add_argument("-o", "--output", type=Path, default=Path("serialsync-out/demo"))
+    demo.add_argument("-q", "--quiet", action="store_true")
+    sub.add_parser("helpers", help="print the directory holding the board-side helpers")
+    args = parser.parse_args(argv)
+    level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "helpers":
+            print(helpers_dir())
+            return 0
+        if args.command == "demo":
+            text = resources.files("serialsync").joinpath("examples/demo.yaml").read_text(encoding="utf-8")
+            return _run(parse_job(text, source="demo.yaml"), args.output, args.quiet)
+        job = load_job(args.job)
+        return _run(job, args.output or Path("serialsync-out") / job.name, args.quiet)
+    except JobConfigError as e:
+        print(f"serialsync: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SerialsyncError as e:
+        print(f"serialsync: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

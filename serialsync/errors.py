@@ -1,0 +1,75 @@
+"""The exception hierarchy. Imports nothing from serialsync.
+
+Every error the package raises on purpose derives from SerialsyncError, so a
+caller can catch one class; the subclasses say whose fault it was.
+"""
+
+from __future__ import annotations
+
+
+class SerialsyncError(Exception):
+    """Root of every serialsync error."""
+
+
+class ProtocolError(SerialsyncError):
+    """Something about the marker protocol went wrong."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The board sent something the protocol does not allow."""
+
+
+class LocalProtocolError(ProtocolError):
+    """Our own caller misused the protocol API."""
+
+
+class TransportError(SerialsyncError):
+    """A console connection failed."""
+
+
+class TransportClosed(TransportError):
+    """The connection is closed: by the other end, or used after close()."""
+
+
+class TransportTimeout(TransportError):
+    """Nothing arrived before the deadline."""
+
+
+class CoordinatorError(SerialsyncError):
+    """A group call cannot be answered; the message says why."""
+
+
+class GroupTimeout(CoordinatorError):
+    """A blocking group call reached its deadline."""
+
+
+class UnknownRole(CoordinatorError):
+    """A call named a role no device of the group has."""
+
+
+class UnknownDevice(CoordinatorError):
+    """A call came from, or named, a device that is not in the group."""
+
+
+class MessageIdConflict(CoordinatorError):
+    """A message ID was used against the rules."""
+
+
+class DeviceLeft(CoordinatorError):
+    """A device the call depends on has left the group (failed or finished)."""
+
+
+class JobConfigError(SerialsyncError):
+    """A job file is invalid; names the file, the line and the field."""
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None, field: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.message = message
+        where = file or "<job>"
+        if line is not None:
+            where += f":{line}"
+        if field:
+            where += f": {field}"
+        super().__init__(f"{where}: {message}")

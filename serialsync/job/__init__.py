@@ -1,0 +1,18 @@
+"""Job files: load and validate them, run them on a group of devices."""
+
+from .load import load_job, parse_job
+from .model import Device, Job, Timeouts
+from .run import DeviceResult, JobResult, Reporter, StepResult, run_job
+
+__all__ = [
+    "Device",
+    "DeviceResult",
+    "Job",
+    "JobResult",
+    "Reporter",
+    "StepResult",
+    "Timeouts",
+    "load_job",
+    "parse_job",
+    "run_job",
+]

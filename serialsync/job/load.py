@@ -1,0 +1,215 @@
+"""Load a job file (YAML) into a validated Job; errors name file, line and field.
+
+The YAML is composed into nodes rather than plain objects so that every
+value keeps its position, and every problem is reported at once before any
+board is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import yaml
+
+from ..errors import JobConfigError
+from ..protocol import wire
+from ..transports import parse_spec
+from .model import Device, Job, Timeouts
+
+_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[JobConfigError] = []
+
+    def add(self, node: yaml.Node | None, field: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else None
+        self.items.append(JobConfigError(message, file=self.source, line=line, field=field))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        if len(self.items) == 1:
+            raise self.items[0]
+        first = self.items[0]
+        text = "\n".join(str(p) for p in self.items)
+        raise JobConfigError(
+            f"{len(self.items)} problems:\n{text}", file=first.file, line=first.line, field=first.field
+        )
+
+
+def load_job(path: str | Path) -> Job:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise JobConfigError(f"cannot read job file: {e}", file=str(path)) from e
+    return parse_job(text, source=str(path))
+
+
+def parse_job(text: str, *, source: str = "<job>") -> Job:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise JobConfigError(
+            f"not valid YAML: {getattr(e, 'problem', None) or e}",
+            file=source,
+            line=mark.line + 1 if mark else None,
+        ) from e
+    problems = _Problems(source)
+    if not isinstance(root, yaml.MappingNode):
+        problems.add(root, "(top level)", "a job file is a mapping with 'devices' and 'roles'")
+        problems.raise_if_any()
+    top = _mapping(root, "", {"name", "timeouts", "devices", "roles"}, {"devices", "roles"}, problems)
+    name = _string(top.get("name"), "name", problems) if "name" in top else Path(source).stem
+    timeouts = _timeouts(top.get("timeouts"), problems)
+    devices = _devices(top.get("devices"), problems)
+    steps = _roles(top.get("roles"), problems)
+    if devices and steps is not None:
+        used = {d.role for d in devices}
+        for role, node in steps.items():
+            if role not in used:
+                problems.add(node[0], f"roles.{role}", f"no device has role {role!r}")
+        role_nodes = top["devices"].value if isinstance(top.get("devices"), yaml.SequenceNode) else []
+        for index, device in enumerate(devices):
+            if device.role not in steps:
+                node = role_nodes[index] if index < len(role_nodes) else None
+                problems.add(node, f"devices[{index}].role", f"role {device.role!r} has no entry under 'roles'")
+    problems.raise_if_any()
+    assert steps is not None
+    return Job(
+        name=name or "job",
+        devices=tuple(devices),
+        steps={role: tuple(s) for role, (_, s) in steps.items()},
+        timeouts=timeouts,
+        source=source,
+    )
+
+
+# --- pieces -----------------------------------------------------------------------
+def _mapping(
+    node: yaml.Node | None, field: str, allowed: set[str], required: set[str], problems: _Problems
+) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, field or "(top level)", "expected a mapping")
+        return {}
+    out: dict[str, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        where = f"{field}.{key}" if field else str(key)
+        if key not in allowed:
+            problems.add(key_node, where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+        elif key in out:
+            problems.add(key_node, where, "given twice")
+        else:
+            out[key] = value_node
+    for key in sorted(required - out.keys()):
+        problems.add(node, f"{field}.{key}" if field else key, "missing")
+    return out
+
+
+def _construct(node: yaml.Node) -> object:
+    """The plain value of a node, typed as YAML would."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _string(node: yaml.Node | None, field: str, problems: _Problems) -> str:
+    if not isinstance(node, yaml.ScalarNode) or not isinstance(_construct(node), str) or not node.value.strip():
+        problems.add(node, field, "expected a non-empty string")
+        return ""
+    return node.value
+
+
+def _name(node: yaml.Node | None, field: str, problems: _Problems) -> str:
+    if not isinstance(node, yaml.ScalarNode) or not wire.NAME_RE.match(str(node.value)):
+        problems.add(node, field, "expected a name of 1-64 characters from A-Z a-z 0-9 _ . -")
+        return ""
+    return str(node.value)
+
+
+def _seconds(node: yaml.Node | None, field: str, problems: _Problems) -> float | None:
+    value = _construct(node) if node is not None else None
+    if isinstance(node, yaml.MappingNode) and isinstance(value, dict) and len(value) == 1:
+        ((unit, amount),) = value.items()
+        if unit in _UNITS and isinstance(amount, (int, float)) and not isinstance(amount, bool):
+            value = amount * _UNITS[unit]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        problems.add(node, field, "expected a positive number of seconds, or {seconds|minutes|hours: N}")
+        return None
+    return float(value)
+
+
+def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:
+    if node is None:
+        return Timeouts()
+    fields = _mapping(node, "timeouts", {"job", "step", "call"}, set(), problems)
+    values = {k: _seconds(v, f"timeouts.{k}", problems) for k, v in fields.items()}
+    return Timeouts(**{k: v for k, v in values.items() if v is not None})
+
+
+def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
+    if node is None:
+        return []
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        problems.add(node, "devices", "expected a non-empty list of devices")
+        return []
+    devices: list[Device] = []
+    seen: set[str] = set()
+    for index, item in enumerate(node.value):
+        where = f"devices[{index}]"
+        fields = _mapping(item, where, {"name", "role", "connection", "character_delay"}, {"name", "role"}, problems)
+        name = _name(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
+        role = _name(fields.get("role"), f"{where}.role", problems) if "role" in fields else ""
+        if name and name in seen:
+            problems.add(fields["name"], f"{where}.name", f"device name {name!r} used twice")
+        seen.add(name)
+        connection = "simulated"
+        if "connection" in fields:
+            connection = _string(fields["connection"], f"{where}.connection", problems)
+            try:
+                parse_spec(connection)
+            except ValueError as e:
+                problems.add(fields["connection"], f"{where}.connection", str(e))
+        delay = 0.0
+        if "character_delay" in fields:
+            value = _construct(fields["character_delay"])
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+                problems.add(fields["character_delay"], f"{where}.character_delay", "expected milliseconds, 0-1000")
+            else:
+                delay = value / 1000.0
+        devices.append(Device(name=name, role=role, connection=connection, character_delay=delay))
+    return devices
+
+
+def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.Node, list[str]]] | None:
+    if node is None:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, "roles", "expected a mapping of role name to {steps: [...]}")
+        return None
+    roles: dict[str, tuple[yaml.Node, list[str]]] = {}
+    for key_node, value_node in node.value:
+        role = _name(key_node, f"roles.{key_node.value}", problems)
+        where = f"roles.{role or key_node.value}"
+        fields = _mapping(value_node, where, {"steps"}, {"steps"}, problems)
+        steps: list[str] = []
+        steps_node = fields.get("steps")
+        if steps_node is not None:
+            if not isinstance(steps_node, yaml.SequenceNode):
+                problems.add(steps_node, f"{where}.steps", "expected a list of shell commands")
+            else:
+                for index, step in enumerate(steps_node.value):
+                    text = _string(step, f"{where}.steps[{index}]", problems)
+                    if text:
+                        steps.append(text)
+        if role:
+            roles[role] = (key_node, steps)
+    return roles

@@ -1,0 +1,32 @@
+"""A validated job: what the loader produces and the runner consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    job: float = 3600.0  # the whole job
+    step: float = 600.0  # one shell step
+    call: float = 300.0  # one multinode call (lava-sync, lava-wait, ...)
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    role: str
+    connection: str = "simulated"
+    character_delay: float = 0.0  # seconds between typed characters
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    devices: tuple[Device, ...]
+    steps: dict[str, tuple[str, ...]]  # role -> shell steps
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    source: str = "<job>"
+
+    def steps_of(self, device: Device) -> tuple[str, ...]:
+        return self.steps.get(device.role, ())

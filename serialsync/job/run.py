@@ -1,0 +1,204 @@
+"""Run a Job: every device concurrently, steps typed into its console, results kept.
+
+Each device runs on its own thread: open its connection, wait for its shell,
+type each step and wait for the step's exit status while its Watcher answers
+the markers the step prints. A device that finishes or fails leaves the
+group, so calls that depended on it fail at once instead of at their
+timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pexpect
+
+from .._time import Deadline
+from ..console import ConsoleSession
+from ..coordinator import Coordinator, Member, MemoryCoordinator
+from ..errors import SerialsyncError
+from ..protocol import wire
+from ..transports import open_transport
+from ..watcher import CallRecord, Watcher
+from .model import Device, Job
+
+READY_TIMEOUT = 30.0
+OUTPUT_TAIL = 2000  # bytes of a failed step's output kept in the results
+
+
+@dataclass
+class StepResult:
+    index: int
+    command: str
+    result: str  # "pass" | "fail"
+    exit_status: int | None
+    duration: float
+    reason: str = ""
+    output_tail: str = ""
+
+
+@dataclass
+class DeviceResult:
+    name: str
+    role: str
+    connection: str
+    result: str = "fail"
+    reason: str = ""
+    duration: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+    calls: list[dict] = field(default_factory=list)
+    console_log: str = ""
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    job: str
+    result: str
+    duration: float
+    devices: list[DeviceResult]
+
+    @property
+    def passed(self) -> bool:
+        return self.result == "pass"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+class Reporter:
+    """Progress callbacks; the default does nothing."""
+
+    def device_event(self, device: Device, text: str) -> None: ...
+
+    def call_done(self, device: Device, record: CallRecord) -> None: ...
+
+
+def run_job(
+    job: Job,
+    outdir: Path,
+    *,
+    reporter: Reporter | None = None,
+    coordinator: Coordinator | None = None,
+) -> JobResult:
+    outdir.mkdir(parents=True, exist_ok=True)
+    reporter = reporter or Reporter()
+    members = [Member(device=d.name, role=d.role) for d in job.devices]
+    coordinator = coordinator or MemoryCoordinator(members)
+    deadline = Deadline.after(job.timeouts.job)
+    started = time.monotonic()
+    results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in job.devices]
+    threads = [
+        threading.Thread(
+            target=_run_device,
+            args=(job, device, result, coordinator, outdir, deadline, reporter),
+            name=f"device-{device.name}",
+            daemon=True,
+        )
+        for device, result in zip(job.devices, results)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    coordinator.close()
+    overall = "pass" if all(r.result == "pass" for r in results) else "fail"
+    job_result = JobResult(job=job.name, result=overall, duration=time.monotonic() - started, devices=results)
+    (outdir / "results.json").write_text(job_result.to_json() + "\n", encoding="utf-8")
+    return job_result
+
+
+def _run_device(
+    job: Job,
+    device: Device,
+    result: DeviceResult,
+    coordinator: Coordinator,
+    outdir: Path,
+    deadline: Deadline,
+    reporter: Reporter,
+) -> None:
+    started = time.monotonic()
+    log_path = outdir / f"{device.name}.console.log"
+    result.console_log = str(log_path)
+    members = [(m.device, m.role) for m in coordinator.members]
+    watcher: Watcher | None = None
+    try:
+        with open(log_path, "wb") as console_log:
+            transport = open_transport(
+                device.connection,
+                workdir=outdir / device.name,
+                group_text=wire.group_file_text(device.name, members),
+            )
+            try:
+                watcher = Watcher(
+                    device.name,
+                    coordinator,
+                    transport.write,
+                    call_timeout=job.timeouts.call,
+                    character_delay=device.character_delay,
+                    on_call=lambda record: reporter.call_done(device, record),
+                )
+                session = ConsoleSession(transport, watcher, logfile_read=console_log)
+                reporter.device_event(device, f"connected ({device.connection})")
+                _wait_ready(session, min(READY_TIMEOUT, deadline.remaining))
+                steps = job.steps_of(device)
+                for index, command in enumerate(steps, 1):
+                    reporter.device_event(device, f"step {index}/{len(steps)}: {command.splitlines()[0]}")
+                    step = _run_step(session, index, command, min(job.timeouts.step, deadline.remaining))
+                    result.steps.append(step)
+                    if step.result != "pass":
+                        result.reason = f"step {index} ({command.splitlines()[0]!r}) failed: {step.reason}"
+                        reporter.device_event(device, f"step {index} failed: {step.reason}")
+                        if step.exit_status is None:
+                            break  # the console is in an unknown state: stop here
+                if not result.reason:
+                    result.result = "pass"
+            finally:
+                coordinator.leave(device.name, result.reason or "finished its steps")
+                transport.close()
+    except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
+        result.reason = result.reason or f"{type(e).__name__}: {e}"
+        result.result = "fail"
+        coordinator.leave(device.name, result.reason)
+    finally:
+        if watcher is not None:
+            result.calls = [asdict(c) for c in watcher.calls]
+            result.dropped = dict(watcher.parser.stats)
+            if any(not c.ok for c in watcher.calls) and result.result == "pass":
+                result.result, result.reason = "fail", "a multinode call failed"
+        result.duration = time.monotonic() - started
+        verdict = "passed" if result.result == "pass" else f"FAILED: {result.reason}"
+        reporter.device_event(device, verdict)
+
+
+def _wait_ready(session: ConsoleSession, timeout: float) -> None:
+    # Split quotes: the echo of the typed line cannot match the output.
+    session.sendline("echo __SS''READY__")
+    session.expect(rb"__SSREADY__", timeout=timeout)
+
+
+def _run_step(session: ConsoleSession, index: int, command: str, timeout: float) -> StepResult:
+    # A { } group is read whole before it runs, so nothing typed after it is
+    # left in the tty for a helper in the step to swallow.
+    session.sendline(f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\"")
+    pattern = re.compile(rb"__SSRC_%d:(\d+)__" % index)
+    started = time.monotonic()
+    try:
+        session.expect(pattern, timeout=timeout)
+    except pexpect.TIMEOUT:
+        tail = bytes(session.buffer[-OUTPUT_TAIL:]).decode("utf-8", "replace")
+        session.send(b"\x03")  # interrupt what still runs
+        return StepResult(index, command, "fail", None, time.monotonic() - started, f"timed out after {timeout:.0f}s", tail)
+    except pexpect.EOF:
+        tail = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace")
+        return StepResult(index, command, "fail", None, time.monotonic() - started, "console closed", tail)
+    status = int(session.match.group(1))
+    output = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace")
+    if status == 0:
+        return StepResult(index, command, "pass", 0, time.monotonic() - started)
+    return StepResult(index, command, "fail", status, time.monotonic() - started, f"exit status {status}", output)

@@ -1,0 +1,269 @@
+"""MarkerParser: console bytes in, request events out. Sans-IO.
+
+Feed it whatever the console produced, in chunks of any size, with
+receive_data(); take events with next_event() or events(). Console text that
+is not a marker costs one regex search and is then forgotten, so memory stays
+bounded by ``max_marker_bytes`` however long the log or a line grows.
+Nothing a board prints can make it raise: what it cannot use is reported as a
+Discarded or DamagedRequest event and counted in ``stats``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Iterator
+
+from ..errors import LocalProtocolError
+from . import wire
+from .events import (
+    DamagedRequest,
+    Dialect,
+    Discarded,
+    Event,
+    GroupRequest,
+    RejectedRequest,
+    ResendRequest,
+    SendRequest,
+    SyncRequest,
+    WaitAllRequest,
+    WaitRequest,
+)
+
+
+class NEED_DATA:  # noqa: N801 - a sentinel, spelled like h11's
+    """next_event() has nothing until more bytes arrive."""
+
+
+DEFAULT_MAX_MARKER_BYTES = 64 * 1024
+
+_PREFIX_RE = re.compile(re.escape(wire.LAVA_PREFIX) + b"|" + re.escape(wire.SS_PREFIX))
+_LONGEST_PREFIX = max(len(wire.LAVA_PREFIX), len(wire.SS_PREFIX))
+_END_RE = re.compile(rb"[>\r\n]")
+_PRINTABLE_RE = re.compile(rb"[\x21-\x7e]+(?: [\x21-\x7e]+)*\Z")
+
+
+class MarkerParser:
+    def __init__(self, max_marker_bytes: int = DEFAULT_MAX_MARKER_BYTES) -> None:
+        if max_marker_bytes < 256:
+            raise ValueError("max_marker_bytes must be at least 256")
+        self.max_marker_bytes = max_marker_bytes
+        self.stats: Counter[str] = Counter()
+        self._buf = bytearray()
+        self._dialect: Dialect | None = None  # set while inside a marker
+        self._scanned = 0  # bytes of an open marker already searched for its end
+        self._events: deque[Event] = deque()
+        self._eof = False
+
+    # --- input ---------------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Add console bytes; b"" means the console closed (EOF)."""
+        if self._eof:
+            raise LocalProtocolError("receive_data() after EOF")
+        if not data:
+            self._eof = True
+            if self._dialect is not None:
+                self._discard("marker still open at EOF", len(self._buf))
+                self._close_marker(len(self._buf))
+            self._buf.clear()
+            return
+        self._buf += data
+        self._parse()
+
+    # --- output --------------------------------------------------------------
+    def next_event(self) -> Event | type[NEED_DATA]:
+        if self._events:
+            return self._events.popleft()
+        return NEED_DATA
+
+    def events(self) -> Iterator[Event]:
+        while self._events:
+            yield self._events.popleft()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for a marker that is not complete yet (bounded)."""
+        return len(self._buf)
+
+    # --- the scanner -----------------------------------------------------------
+    def _parse(self) -> None:
+        buf = self._buf
+        while True:
+            if self._dialect is None:
+                m = _PREFIX_RE.search(buf)
+                if m is None:
+                    self._keep_partial_prefix()
+                    return
+                prefix = m.group()  # before del: the match slices the live buffer
+                del buf[: m.start()]
+                self._dialect = Dialect.LAVA if prefix == wire.LAVA_PREFIX else Dialect.SERIALSYNC
+                self._scanned = len(prefix)
+            end = _END_RE.search(buf, self._scanned)
+            if end is None:
+                if len(buf) > self.max_marker_bytes:
+                    self._discard(f"marker longer than {self.max_marker_bytes} bytes", len(buf))
+                    self._close_marker(1)  # rescan the rest: a real marker may start in it
+                    continue
+                self._scanned = len(buf)
+                return
+            stop = end.start()
+            # A second marker starting inside this one means this one was cut off.
+            restart = _PREFIX_RE.search(buf, 1, stop)
+            if restart is not None:
+                self._broken("marker cut off by the start of another", restart.start())
+                self._close_marker(restart.start())
+                continue
+            if buf[stop] != ord(">"):
+                self._broken("marker broken by a line end", stop)
+                self._close_marker(stop)
+                continue
+            if self._dialect is Dialect.LAVA:
+                body = bytes(buf[len(wire.LAVA_PREFIX) : stop])  # b"SEND id k=v"
+                self._close_marker(stop + 1)
+                self._lava(body)
+            else:
+                body = bytes(buf[1:stop])  # b"SERIALSYNC1 TOKEN OP ... CRC"
+                self._close_marker(stop + 1)
+                self._serialsync(body)
+
+    def _close_marker(self, upto: int) -> None:
+        self._dialect = None
+        self._scanned = 0
+        del self._buf[:upto]
+
+    def _keep_partial_prefix(self) -> None:
+        # Keep the earliest '<' near the end that may still grow into a prefix
+        # ("<LAVA_MULTI_NODE> <" holds two candidates; the first one matters).
+        buf = self._buf
+        start = buf.find(b"<", max(0, len(buf) - _LONGEST_PREFIX + 1))
+        while start >= 0:
+            tail = bytes(buf[start:])
+            if wire.LAVA_PREFIX.startswith(tail) or wire.SS_PREFIX.startswith(tail):
+                del buf[:start]
+                return
+            start = buf.find(b"<", start + 1)
+        buf.clear()
+
+    def _discard(self, reason: str, size: int) -> None:
+        self.stats[reason] += 1
+        self._events.append(Discarded(reason, size))
+
+    def _broken(self, reason: str, size: int) -> None:
+        if self._dialect is Dialect.SERIALSYNC:
+            # The helper is waiting and can print it again.
+            self.stats[reason] += 1
+            self._events.append(DamagedRequest(reason, size))
+        else:
+            self._discard(reason, size)
+
+    # --- LAVA's markers ------------------------------------------------------------
+    def _lava(self, body: bytes) -> None:
+        words = body.split()
+        if not words:
+            self._discard("LAVA marker without a request name", len(body))
+            return
+        name = words[0].decode("ascii", "replace")
+        args = words[1:]
+        make = {
+            wire.LAVA_SEND: self._lava_send,
+            wire.LAVA_SYNC: self._lava_simple,
+            wire.LAVA_WAIT: self._lava_simple,
+            wire.LAVA_WAIT_ALL: self._lava_wait_all,
+        }.get(name)
+        if make is None:
+            self._discard(f"unknown LAVA request {name!r}", len(body))
+            return
+        try:
+            self._events.append(make(name, args))
+        except ValueError as e:
+            self.stats["rejected request"] += 1
+            self._events.append(RejectedRequest(dialect=Dialect.LAVA, op=name, reason=str(e)))
+
+    @staticmethod
+    def _message_id(args: list[bytes], name: str) -> str:
+        if not args:
+            raise ValueError(f"LAVA_{name} without a message ID")
+        return args[0].decode("ascii", "replace")
+
+    def _lava_simple(self, name: str, args: list[bytes]) -> Event:
+        message_id = self._message_id(args, name)
+        if len(args) != 1:
+            raise ValueError(f"LAVA_{name} takes one message ID, got {len(args)} words")
+        cls = SyncRequest if name == wire.LAVA_SYNC else WaitRequest
+        return cls(dialect=Dialect.LAVA, message_id=message_id)
+
+    def _lava_wait_all(self, name: str, args: list[bytes]) -> Event:
+        message_id = self._message_id(args, name)
+        if len(args) > 2:
+            raise ValueError(f"LAVA_WAIT_ALL takes a message ID and an optional role, got {len(args)} words")
+        role = args[1].decode("ascii", "replace") if len(args) == 2 else None
+        return WaitAllRequest(dialect=Dialect.LAVA, message_id=message_id, role=role)
+
+    def _lava_send(self, name: str, args: list[bytes]) -> Event:
+        message_id = self._message_id(args, name)
+        pairs: list[list] = []
+        for word in args[1:]:
+            key, eq, value = word.partition(b"=")
+            if eq and wire.KEY_RE.match(key.decode("ascii", "replace")):
+                pairs.append([key.decode("ascii"), value])
+            elif pairs:
+                # LAVA's helper joins the words of a quoted value with single spaces.
+                pairs[-1][1] += b" " + word
+            else:
+                raise ValueError(f"LAVA_SEND data must be key=value with key matching \\w+, got {word!r}")
+        return SendRequest(dialect=Dialect.LAVA, message_id=message_id, data=tuple((k, v) for k, v in pairs))
+
+    # --- serialsync's markers -------------------------------------------------------
+    def _serialsync(self, body: bytes) -> None:
+        # body: b"SERIALSYNC1 TOKEN OP ARGS... CRC"
+        if not _PRINTABLE_RE.match(body):
+            self._broken_ss("marker holds bytes outside its alphabet", len(body))
+            return
+        head, _, crc = body.rpartition(b" ")
+        if wire.checksum(head) != crc:
+            self._broken_ss("marker checksum mismatch", len(body))
+            return
+        fields = head.decode("ascii").split(" ")
+        if len(fields) < 3 or not wire.TOKEN_RE.match(fields[1]):
+            self._broken_ss("marker without a valid token and operation", len(body))
+            return
+        token, op, args = fields[1], fields[2], fields[3:]
+        try:
+            self._events.append(self._ss_request(token, op, args))
+        except ValueError as e:
+            self.stats["rejected request"] += 1
+            self._events.append(RejectedRequest(dialect=Dialect.SERIALSYNC, token=token, op=op, reason=str(e)))
+
+    def _broken_ss(self, reason: str, size: int) -> None:
+        self.stats[reason] += 1
+        self._events.append(DamagedRequest(reason, size))
+
+    @staticmethod
+    def _ss_request(token: str, op: str, args: list[str]) -> Event:
+        ss = Dialect.SERIALSYNC
+        if op in (wire.OP_GROUP, wire.OP_RESEND):
+            if args:
+                raise ValueError(f"{op} takes no arguments")
+            cls = GroupRequest if op == wire.OP_GROUP else ResendRequest
+            return cls(dialect=ss, token=token)
+        if op not in wire.SS_OPS:
+            raise ValueError(f"unknown operation {op!r}")
+        if not args:
+            raise ValueError(f"{op} without a message ID")
+        message_id, rest = args[0], args[1:]
+        if op == wire.OP_SEND:
+            data = []
+            for item in rest:
+                key, eq, value = item.partition("=")
+                if not eq or not wire.KEY_RE.match(key):
+                    raise ValueError(f"data must be key=value with key matching \\w+, got {key!r}")
+                data.append((key, wire.decode_value(value.encode("ascii"))))
+            return SendRequest(dialect=ss, token=token, message_id=message_id, data=tuple(data))
+        if op == wire.OP_WAIT_ALL:
+            if len(rest) > 1:
+                raise ValueError("WAIT_ALL takes a message ID and an optional role")
+            return WaitAllRequest(dialect=ss, token=token, message_id=message_id, role=rest[0] if rest else None)
+        if rest:
+            raise ValueError(f"{op} takes one message ID")
+        cls = SyncRequest if op == wire.OP_SYNC else WaitRequest
+        return cls(dialect=ss, token=token, message_id=message_id)

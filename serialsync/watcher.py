@@ -1,0 +1,241 @@
+"""One watcher per device connection: markers in, coordinator calls, replies out.
+
+The only module that knows both protocol events and coordinator calls. It is
+fed console bytes (by ConsoleSession, by a tee on someone else's pexpect
+session, or by a test) and never blocks while fed: a call that has to wait
+runs on its own thread, so the console keeps being read while it waits and
+other devices are never stalled. Every request that expects an answer gets
+one: the reply, or a nack naming the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._time import SYSTEM_CLOCK, Clock, Deadline
+from .coordinator import Coordinator
+from .errors import CoordinatorError
+from .protocol import (
+    Ack,
+    DamagedRequest,
+    Discarded,
+    Event,
+    GroupInfo,
+    GroupRequest,
+    MarkerParser,
+    Nack,
+    RejectedRequest,
+    Reply,
+    Request,
+    ResendRequest,
+    SendRequest,
+    SyncRequest,
+    WaitAllRequest,
+    WaitComplete,
+    WaitRequest,
+    encode_reply,
+)
+from .protocol import wire
+from .protocol.replies import DEFAULT_MAX_LINE
+
+log = logging.getLogger("serialsync.watcher")
+
+API_NAMES = {
+    SendRequest: "lava-send",
+    SyncRequest: "lava-sync",
+    WaitRequest: "lava-wait",
+    WaitAllRequest: "lava-wait-all",
+    GroupRequest: "lava-group",
+}
+MAX_REMEMBERED_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One multinode call as the host served it: for results and progress."""
+
+    device: str
+    api: str  # "lava-sync", ...
+    message_id: str | None
+    ok: bool
+    reason: str
+    waited: float  # seconds between the request and the reply
+    role: str | None = None
+
+
+class Watcher:
+    def __init__(
+        self,
+        device: str,
+        coordinator: Coordinator,
+        write: Callable[[bytes], None],
+        *,
+        call_timeout: float = 300.0,
+        max_line: int = DEFAULT_MAX_LINE,
+        character_delay: float = 0.0,
+        max_marker_bytes: int | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+        on_request: Callable[[str, Request], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.device = device
+        self.coordinator = coordinator
+        self.call_timeout = call_timeout
+        self.max_line = max_line
+        self.character_delay = character_delay
+        self.parser = MarkerParser() if max_marker_bytes is None else MarkerParser(max_marker_bytes)
+        self.calls: list[CallRecord] = []
+        self._write = write
+        self._on_call = on_call
+        self._on_request = on_request
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._idle = threading.Condition(self._state_lock)
+        # token -> typed reply (None while the call is still pending); bounded.
+        self._replies: OrderedDict[str, bytes | None] = OrderedDict()
+        self._pending = 0
+
+    # --- input ------------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        """Console bytes from the board, in any chunking."""
+        self.parser.receive_data(data)
+        for event in self.parser.events():
+            self._handle(event)
+
+    def pending(self) -> int:
+        """Calls still waiting on the coordinator."""
+        with self._state_lock:
+            return self._pending
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        """Block until no call is pending (True) or timeout (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    # --- dispatch -----------------------------------------------------------------
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Discarded):
+            log.debug("%s: dropped %d bytes: %s", self.device, event.size, event.reason)
+            return
+        if isinstance(event, DamagedRequest):
+            log.info("%s: damaged marker (%s); asking the board to print it again", self.device, event.reason)
+            self.type_bytes(wire.SS_RETRY_LINE)
+            return
+        if isinstance(event, ResendRequest):
+            self._resend(event)
+            return
+        if event.token is not None and not self._claim(event.token):
+            return  # a retransmission of a call already served or under way
+        if self._on_request is not None:
+            self._on_request(self.device, event)
+        if isinstance(event, (SyncRequest, WaitRequest, WaitAllRequest)):
+            with self._state_lock:
+                self._pending += 1
+            thread = threading.Thread(
+                target=self._serve_blocking, args=(event,), name=f"{self.device}-{type(event).__name__}", daemon=True
+            )
+            thread.start()
+        else:
+            started = self._clock.monotonic()
+            self._finish(event, self._serve(event), started)
+
+    def _claim(self, token: str) -> bool:
+        """Register a token; False (and re-answer if possible) when seen before."""
+        with self._state_lock:
+            if token not in self._replies:
+                self._replies[token] = None
+                while len(self._replies) > MAX_REMEMBERED_TOKENS:
+                    self._replies.popitem(last=False)
+                return True
+            typed = self._replies[token]
+        if typed is not None:
+            log.info("%s: request %s repeated; typing its reply again", self.device, token)
+            self.type_bytes(typed)
+        return False
+
+    def _resend(self, event: ResendRequest) -> None:
+        with self._state_lock:
+            typed = self._replies.get(event.token or "")
+        if typed is None:
+            # Unknown or still pending: have the helper print its request again.
+            self.type_bytes(wire.SS_RETRY_LINE)
+        else:
+            log.info("%s: board asked for reply %s again", self.device, event.token)
+            self.type_bytes(typed)
+
+    def _serve_blocking(self, request: Request) -> None:
+        started = self._clock.monotonic()
+        try:
+            reply = self._serve(request)
+            self._finish(request, reply, started)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def _serve(self, request: Request) -> Reply:
+        coordinator = self.coordinator
+        deadline = Deadline.after(self.call_timeout, self._clock)
+        try:
+            if isinstance(request, SendRequest):
+                coordinator.send(self.device, request.message_id, dict(request.data))
+                return Ack()
+            if isinstance(request, SyncRequest):
+                coordinator.sync(self.device, request.message_id, deadline)
+                return Ack()
+            if isinstance(request, WaitAllRequest):
+                return WaitComplete(coordinator.wait_all(self.device, request.message_id, request.role, deadline))
+            if isinstance(request, WaitRequest):
+                return WaitComplete(coordinator.wait(self.device, request.message_id, deadline))
+            if isinstance(request, GroupRequest):
+                members = [(m.device, m.role) for m in coordinator.members]
+                return GroupInfo(wire.group_file_text(self.device, members))
+            if isinstance(request, RejectedRequest):
+                return Nack(f"invalid request: {request.reason}")
+        except CoordinatorError as e:
+            return Nack(str(e))
+        except Exception as e:  # the board must get an answer whatever broke on the host
+            log.exception("%s: internal error serving %s", self.device, request)
+            return Nack(f"host error: {type(e).__name__}: {e}")
+        return Nack(f"unsupported request {type(request).__name__}")
+
+    def _finish(self, request: Request, reply: Reply, started: float) -> None:
+        typed = encode_reply(request, reply, max_line=self.max_line)
+        if request.token is not None:
+            with self._state_lock:
+                if request.token in self._replies:
+                    self._replies[request.token] = typed
+        if typed:
+            self.type_bytes(typed)
+        record = CallRecord(
+            device=self.device,
+            api=API_NAMES.get(type(request), f"lava-{getattr(request, 'op', '?').lower().replace('_', '-')}"),
+            message_id=getattr(request, "message_id", None),
+            ok=not isinstance(reply, Nack),
+            reason=reply.reason if isinstance(reply, Nack) else "",
+            waited=self._clock.monotonic() - started,
+            role=getattr(request, "role", None),
+        )
+        if isinstance(reply, Nack):
+            log.warning("%s: %s %s: nack: %s", self.device, record.api, record.message_id or "", reply.reason)
+        with self._state_lock:
+            self.calls.append(record)
+        if self._on_call is not None:
+            self._on_call(record)
+
+    # --- output -------------------------------------------------------------------------
+    def type_bytes(self, data: bytes) -> None:
+        """Type bytes into the board, paced if the board needs it."""
+        with self._write_lock:
+            if self.character_delay <= 0:
+                self._write(data)
+                return
+            for i in range(len(data)):
+                self._write(data[i : i + 1])
+                time.sleep(self.character_delay)  # boards without flow control drop fast input

@@ -1,0 +1,203 @@
+"""MarkerParser against real bytes: whole, byte by byte, and in random chunks."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from serialsync.protocol import (
+    NEED_DATA,
+    DamagedRequest,
+    Dialect,
+    Discarded,
+    MarkerParser,
+    RejectedRequest,
+    SendRequest,
+    SyncRequest,
+    WaitAllRequest,
+    WaitRequest,
+)
+from serialsync.protocol import wire
+
+LAVA = Dialect.LAVA
+SS = Dialect.SERIALSYNC
+
+
+def ss_marker(token: str, op: str, *args: str) -> bytes:
+    head = " ".join([wire.SS_MAGIC.decode(), token, op, *args]).encode()
+    return b"<" + head + b" " + wire.checksum(head) + b">"
+
+
+def lava_marker(body: str) -> bytes:
+    return wire.LAVA_PREFIX + body.encode() + b">"
+
+
+def parse(stream: bytes, **kw) -> tuple[list, MarkerParser]:
+    """Feed whole, byte by byte and in seeded random chunks; all must agree."""
+    results = []
+    for chunking in ("whole", "bytes", *(f"seed{s}" for s in range(3))):
+        parser = MarkerParser(**kw)
+        if chunking == "whole":
+            chunks = [stream]
+        elif chunking == "bytes":
+            chunks = [stream[i : i + 1] for i in range(len(stream))]
+        else:
+            rng = random.Random(chunking)
+            chunks, i = [], 0
+            while i < len(stream):
+                n = rng.randint(1, 40)
+                chunks.append(stream[i : i + n])
+                i += n
+        events = []
+        for chunk in chunks:
+            parser.receive_data(chunk)
+            events.extend(parser.events())
+        results.append((chunking, events, parser))
+    first = results[0][1]
+    for chunking, events, _ in results[1:]:
+        assert events == first, f"chunking {chunking} gave other events"
+    return first, results[0][2]
+
+
+def test_parser_accepts_lava_helper_markers_exactly():
+    stream = (
+        b"+ lava-send ready\r\n"
+        + lava_marker("SEND ready")
+        + b"\r\n"
+        + lava_marker("SEND ipv4 ipaddr=10.0.0.2 note=two words here k=a=b")
+        + b"\r\n[   12.345678] "
+        + lava_marker("SYNC start")
+        + b"\r\n"
+        + lava_marker("WAIT ipv4")
+        + b"\r\n"
+        + lava_marker("WAIT_ALL ready")
+        + b"\r\n"
+        + lava_marker("WAIT_ALL ready client")
+        + b"\r\n"
+    )
+    events, parser = parse(stream)
+    assert events == [
+        SendRequest(dialect=LAVA, message_id="ready"),
+        SendRequest(
+            dialect=LAVA,
+            message_id="ipv4",
+            data=(("ipaddr", b"10.0.0.2"), ("note", b"two words here"), ("k", b"a=b")),
+        ),
+        SyncRequest(dialect=LAVA, message_id="start"),
+        WaitRequest(dialect=LAVA, message_id="ipv4"),
+        WaitAllRequest(dialect=LAVA, message_id="ready"),
+        WaitAllRequest(dialect=LAVA, message_id="ready", role="client"),
+    ]
+    assert not parser.stats
+
+
+def test_parser_serialsync_marker_carries_any_value_bytes():
+    nasty = [b"a b", b">", b"=:", b"'\"", b"$(reboot)", b"`id`", b";", b"x\ny\r\n", "é日本".encode(), b"%", b""]
+    args = [f"k{i}={wire.encode_value(v)}" for i, v in enumerate(nasty)]
+    events, _ = parse(b"noise " + ss_marker("ab12.99", "SEND", "msg", *args) + b"\r\n")
+    assert events == [
+        SendRequest(dialect=SS, token="ab12.99", message_id="msg", data=tuple((f"k{i}", v) for i, v in enumerate(nasty)))
+    ]
+
+
+def test_parser_serialsync_requests_of_every_kind():
+    stream = b"".join(
+        [
+            ss_marker("t.1", "SYNC", "go"),
+            ss_marker("t.2", "WAIT", "go"),
+            ss_marker("t.3", "WAIT_ALL", "go"),
+            ss_marker("t.4", "WAIT_ALL", "go", "client"),
+        ]
+    )
+    events, _ = parse(stream)
+    assert events == [
+        SyncRequest(dialect=SS, token="t.1", message_id="go"),
+        WaitRequest(dialect=SS, token="t.2", message_id="go"),
+        WaitAllRequest(dialect=SS, token="t.3", message_id="go"),
+        WaitAllRequest(dialect=SS, token="t.4", message_id="go", role="client"),
+    ]
+
+
+@pytest.mark.parametrize("damage", ["flip", "drop", "insert"])
+def test_parser_damaged_serialsync_marker_is_never_acted_on(damage):
+    good = ss_marker("t.7", "SEND", "msg", "k=value")
+    for pos in range(1, len(good) - 1):
+        if damage == "flip":
+            bad = good[:pos] + bytes([good[pos] ^ 0x01]) + good[pos + 1 :]
+        elif damage == "drop":
+            bad = good[:pos] + good[pos + 1 :]
+        else:
+            bad = good[:pos] + b"Z" + good[pos:]
+        parser = MarkerParser()
+        parser.receive_data(bad + b"\r\n")
+        events = list(parser.events())
+        assert not any(isinstance(e, SendRequest) for e in events), bad
+
+
+def test_parser_kernel_line_inside_marker_asks_for_retransmission():
+    good = ss_marker("t.8", "SYNC", "go")
+    torn = good[:20] + b"[   33.1] usb 1-1: new high-speed USB device\r\n" + good[20:]
+    events, parser = parse(torn + b"\r\n" + good + b"\r\n")
+    assert isinstance(events[0], DamagedRequest)
+    assert events[-1] == SyncRequest(dialect=SS, token="t.8", message_id="go")
+    assert sum(isinstance(e, SyncRequest) for e in events) == 1
+
+
+def test_parser_invalid_but_intact_requests_are_rejected_with_reason():
+    stream = lava_marker("SYNC a b") + lava_marker("WAIT_ALL id role extra") + ss_marker("t.9", "SEND", "m", "bad-key=1")
+    events, _ = parse(stream)
+    assert [type(e) for e in events] == [RejectedRequest] * 3
+    assert events[0].op == "SYNC" and "one message ID" in events[0].reason
+    assert events[2].token == "t.9" and "key" in events[2].reason
+
+
+def test_parser_unknown_lava_request_is_counted():
+    events, parser = parse(lava_marker("REBOOT now") + b"\n")
+    assert events == [Discarded("unknown LAVA request 'REBOOT'", len(b"REBOOT now"))]
+    assert parser.stats["unknown LAVA request 'REBOOT'"] == 1
+
+
+def test_parser_memory_stays_bounded_on_a_marker_that_never_closes():
+    parser = MarkerParser(max_marker_bytes=4096)
+    parser.receive_data(wire.LAVA_PREFIX + b"SEND x k=")
+    peak = 0
+    for _ in range(1000):
+        parser.receive_data(b"A" * 1000)
+        peak = max(peak, parser.buffered)
+    assert peak <= 4096 + 1000
+    events = list(parser.events())
+    assert events and all(isinstance(e, Discarded) for e in events)
+    # The parser still works afterwards.
+    parser.receive_data(b"\n" + lava_marker("SYNC after") + b"\n")
+    assert list(parser.events()) == [SyncRequest(dialect=LAVA, message_id="after")]
+
+
+def test_parser_memory_stays_bounded_on_a_megabyte_line_without_markers():
+    parser = MarkerParser()
+    for _ in range(1024):
+        parser.receive_data(b"x" * 1023 + b"<")
+        assert parser.buffered <= 64
+    assert list(parser.events()) == []
+
+
+def test_parser_reports_marker_open_at_eof():
+    parser = MarkerParser()
+    parser.receive_data(wire.LAVA_PREFIX + b"SYNC nev")
+    assert parser.next_event() is NEED_DATA
+    parser.receive_data(b"")
+    event = parser.next_event()
+    assert isinstance(event, Discarded) and "EOF" in event.reason
+
+
+def test_parser_random_garbage_never_raises_nor_invents_requests():
+    rng = random.Random(1234)
+    alphabet = b"<>LAVA_MULTI_NODE SERIALSYNC1 SEND SYNC=\r\n#%0123456789abcdef"
+    for _ in range(300):
+        blob = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        parser = MarkerParser()
+        parser.receive_data(blob)
+        parser.receive_data(b"")
+        for event in parser.events():
+            # A checksummed request cannot come out of random bytes.
+            assert getattr(event, "dialect", None) is not SS

@@ -9,6 +9,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 from . import __version__
 from ._resources import helpers_dir
@@ -24,8 +25,8 @@ EXIT_USAGE = 2  # bad command line or job file
 class ConsoleReporter(Reporter):
     """Progress lines while the job runs, one per event."""
 
-    def __init__(self, stream=sys.stdout) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
         self.started = time.monotonic()
         self.lock = threading.Lock()
 
@@ -43,19 +44,28 @@ class ConsoleReporter(Reporter):
         self._line(device, f"  {what} -> {verdict} ({record.waited:.3f}s)")
 
 
-def print_table(result: JobResult, stream=sys.stdout) -> None:
+def print_table(result: JobResult, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     rows = [("device", "role", "result", "steps", "calls", "time", "reason")]
     for d in result.devices:
         passed = sum(s.result == "pass" for s in d.steps)
         calls_ok = sum(c["ok"] for c in d.calls)
         rows.append(
-            (d.name, d.role, d.result, f"{passed}/{len(d.steps)}", f"{calls_ok}/{len(d.calls)}", f"{d.duration:.2f}s", d.reason)
+            (
+                d.name,
+                d.role,
+                d.result,
+                f"{passed}/{len(d.steps)}",
+                f"{calls_ok}/{len(d.calls)}",
+                f"{d.duration:.2f}s",
+                d.reason,
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     print(file=stream)
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
-        print("  ".join(cells + [row[-1]]).rstrip(), file=stream)
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip(), file=stream)
     print(f"\njob {result.job!r}: {result.result.upper()} in {result.duration:.2f}s", file=stream)
 
 
@@ -74,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a job file")
     run.add_argument("job", type=Path)
-    run.add_argument("-o", "--output", type=Path, default=None, help="results directory (default: ./serialsync-out/JOB)")
+    run.add_argument(
+        "-o", "--output", type=Path, default=None, help="results directory (default: ./serialsync-out/JOB)"
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the result table")
     demo = sub.add_parser("demo", help="run the demo group: one server, two clients, simulated boards")
     demo.add_argument("-o", "--output", type=Path, default=Path("serialsync-out/demo"))

@@ -39,8 +39,8 @@ from .protocol import (
     WaitComplete,
     WaitRequest,
     encode_reply,
+    wire,
 )
-from .protocol import wire
 from .protocol.replies import DEFAULT_MAX_LINE
 
 log = logging.getLogger("serialsync.watcher")

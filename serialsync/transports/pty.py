@@ -27,8 +27,12 @@ class PtyProcessTransport(Transport):
         try:
             # A wide terminal keeps long lines from being wrapped by line editors.
             self._child = pexpect.spawn(
-                argv[0], list(argv[1:]), env=dict(env) if env is not None else None, cwd=cwd,
-                dimensions=(50, columns), echo=True,
+                argv[0],
+                list(argv[1:]),
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                dimensions=(50, columns),
+                echo=True,
             )
         except (pexpect.ExceptionPexpect, OSError) as e:
             raise TransportError(f"{spec}: cannot start {argv[0]!r}: {e}") from e

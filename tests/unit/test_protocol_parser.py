@@ -17,8 +17,8 @@ from serialsync.protocol import (
     SyncRequest,
     WaitAllRequest,
     WaitRequest,
+    wire,
 )
-from serialsync.protocol import wire
 
 LAVA = Dialect.LAVA
 SS = Dialect.SERIALSYNC
@@ -97,7 +97,9 @@ def test_parser_serialsync_marker_carries_any_value_bytes():
     args = [f"k{i}={wire.encode_value(v)}" for i, v in enumerate(nasty)]
     events, _ = parse(b"noise " + ss_marker("ab12.99", "SEND", "msg", *args) + b"\r\n")
     assert events == [
-        SendRequest(dialect=SS, token="ab12.99", message_id="msg", data=tuple((f"k{i}", v) for i, v in enumerate(nasty)))
+        SendRequest(
+            dialect=SS, token="ab12.99", message_id="msg", data=tuple((f"k{i}", v) for i, v in enumerate(nasty))
+        )
     ]
 
 
@@ -138,14 +140,16 @@ def test_parser_damaged_serialsync_marker_is_never_acted_on(damage):
 def test_parser_kernel_line_inside_marker_asks_for_retransmission():
     good = ss_marker("t.8", "SYNC", "go")
     torn = good[:20] + b"[   33.1] usb 1-1: new high-speed USB device\r\n" + good[20:]
-    events, parser = parse(torn + b"\r\n" + good + b"\r\n")
+    events, _ = parse(torn + b"\r\n" + good + b"\r\n")
     assert isinstance(events[0], DamagedRequest)
     assert events[-1] == SyncRequest(dialect=SS, token="t.8", message_id="go")
     assert sum(isinstance(e, SyncRequest) for e in events) == 1
 
 
 def test_parser_invalid_but_intact_requests_are_rejected_with_reason():
-    stream = lava_marker("SYNC a b") + lava_marker("WAIT_ALL id role extra") + ss_marker("t.9", "SEND", "m", "bad-key=1")
+    stream = (
+        lava_marker("SYNC a b") + lava_marker("WAIT_ALL id role extra") + ss_marker("t.9", "SEND", "m", "bad-key=1")
+    )
     events, _ = parse(stream)
     assert [type(e) for e in events] == [RejectedRequest] * 3
     assert events[0].op == "SYNC" and "one message ID" in events[0].reason

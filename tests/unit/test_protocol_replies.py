@@ -19,8 +19,8 @@ from serialsync.protocol import (
     WaitComplete,
     WaitRequest,
     encode_reply,
+    wire,
 )
-from serialsync.protocol import wire
 
 LAVA = Dialect.LAVA
 SS = Dialect.SERIALSYNC
@@ -51,7 +51,20 @@ def test_replies_lava_form_never_types_control_bytes():
     assert all(b >= 0x20 for b in reply[:-1])
 
 
-NASTY = [b"", b"a b", b">", b"=", b":", b"'\"", b"$(reboot)", b"`id`", b";", b"l1\nl2\r\n", "é日本".encode(), bytes(range(256))]
+NASTY = [
+    b"",
+    b"a b",
+    b">",
+    b"=",
+    b":",
+    b"'\"",
+    b"$(reboot)",
+    b"`id`",
+    b";",
+    b"l1\nl2\r\n",
+    "é日本".encode(),
+    bytes(range(256)),
+]
 
 
 @pytest.mark.parametrize("max_line", [80, 200, 1000, 4095])
@@ -69,7 +82,7 @@ def test_replies_serialsync_round_trip_byte_exact(max_line):
 
 def test_replies_serialsync_lines_are_shell_inert():
     request = WaitRequest(dialect=SS, token="abc.123", message_id="w")
-    typed = encode_reply(request, WaitComplete({"d": {k: v for k, v in zip("abcdefghijkl", NASTY)}}))
+    typed = encode_reply(request, WaitComplete({"d": {k: v for k, v in zip("abcdefghijkl", NASTY, strict=True)}}))
     allowed = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/:@+,%#= \n")
     assert set(typed) <= allowed
     assert all(line.startswith(b"#") for line in typed.splitlines())

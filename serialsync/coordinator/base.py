@@ -1,0 +1,182 @@
+"""The group coordinator interface: LAVA MultiNode semantics, with deadlines and reasons.
+
+A coordinator knows devices, roles, message IDs and bytes; it knows nothing of
+consoles or markers. Backends (in-process, Redis) implement the ABC and must
+pass the conformance suite in ``serialsync.coordinator.testing``.
+
+Semantics shared by every backend:
+
+- Message IDs persist for the group's life. A repeated send with the same ID
+  from the same device merges its keys into that sender's data (the new value
+  wins); different senders' data is kept apart.
+- ``wait_all`` with a role waits for *every* device of the role (LAVA's own
+  coordinator only waits for the first one; serialsync does not copy that).
+- ``sync`` is a reusable barrier with its own state, apart from the message store.
+- When a device leaves, every call that now cannot complete fails at once with
+  DeviceLeft, instead of running into its deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from serialsync._time import Deadline
+from serialsync.errors import UnknownDevice, UnknownRole
+
+__all__ = ["Coordinator", "GroupData", "Member"]
+
+log = logging.getLogger("serialsync.coordinator")
+
+# sender device -> key -> value; values are arbitrary bytes, kept byte-exact.
+GroupData = dict[str, dict[str, bytes]]
+
+# fullmatch, not "^...$": "$" would also accept a trailing newline.
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One device of the group and its role."""
+
+    device: str
+    role: str
+
+    def __post_init__(self) -> None:
+        for field, value in (("device", self.device), ("role", self.role)):
+            if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+                raise ValueError(f"member {field} must be 1-64 characters of A-Z a-z 0-9 _ . -, not {value!r}")
+
+
+def check_members(members: Iterable[Member]) -> tuple[Member, ...]:
+    """Validate a group at construction: non-empty, Member objects, unique devices."""
+    group = tuple(members)
+    if not group:
+        raise ValueError("a group needs at least one member")
+    seen: set[str] = set()
+    for member in group:
+        if not isinstance(member, Member):
+            raise TypeError(f"group members must be Member objects, not {member!r}")
+        if member.device in seen:
+            raise ValueError(f"device {member.device!r} appears twice in the group")
+        seen.add(member.device)
+    return group
+
+
+def check_message_id(message_id: object) -> None:
+    # Caller misuse of the Python API (the protocol layer validates board input).
+    if not isinstance(message_id, str) or not message_id:
+        raise ValueError(f"message_id must be a non-empty str, not {message_id!r}")
+
+
+def check_data(data: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Validate and copy send data, so a bad item never leaves a half-merged message."""
+    clean: dict[str, bytes] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"data keys must be non-empty str, not {key!r}")
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"value of {key!r} must be bytes, not {type(value).__name__}")
+        clean[key] = bytes(value)
+    return clean
+
+
+def copy_group_data(data: Mapping[str, Mapping[str, bytes]]) -> GroupData:
+    # Callers get their own dicts; the store must not change under them or by them.
+    return {sender: dict(values) for sender, values in data.items()}
+
+
+def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb: str) -> str:
+    """The one spelling of a timeout, shared by backends so logs read the same everywhere.
+
+    e.g. "timed out after 2.0s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
+    """
+    names = ", ".join(missing) or "nobody"
+    return f"timed out after {float(deadline.timeout)}s waiting for {scope}: {names} {verb}"
+
+
+def left_reasons(left: Mapping[str, str], devices: Iterable[str]) -> str:
+    return "; ".join(f"{device} left the group ({left[device]})" for device in devices)
+
+
+class Coordinator(ABC):
+    """A group of devices exchanging messages and meeting at barriers.
+
+    Every method may be called from many threads at once. ``device`` is the
+    calling device; a device not in the group raises UnknownDevice, a device
+    that has left raises DeviceLeft, and any call after close() raises
+    CoordinatorError("coordinator closed").
+    """
+
+    @property
+    @abstractmethod
+    def members(self) -> tuple[Member, ...]:
+        """Every device of the group with its role, in group order."""
+
+    def roles(self) -> list[str]:
+        """Unique roles, in order of first appearance."""
+        return list(dict.fromkeys(member.role for member in self.members))
+
+    def devices_of(self, role: str) -> list[str]:
+        """Devices of ``role`` in group order; UnknownRole if no device has it."""
+        devices = [member.device for member in self.members if member.role == role]
+        if not devices:
+            raise UnknownRole(f"unknown role {role!r}; the group's roles are: {', '.join(self.roles())}")
+        return devices
+
+    def _check_device(self, device: str) -> None:
+        if not any(member.device == device for member in self.members):
+            known = ", ".join(member.device for member in self.members)
+            raise UnknownDevice(f"device {device!r} is not in the group ({known})")
+
+    @abstractmethod
+    def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
+        """Publish ``data`` under ``message_id`` from ``device``; never blocks.
+
+        A repeated send of the same ID from the same device merges its keys
+        into that sender's data, the new value winning for the same key.
+        """
+
+    @abstractmethod
+    def wait(self, device: str, message_id: str, deadline: Deadline) -> GroupData:
+        """Block until any device (the caller included) has sent ``message_id``.
+
+        Returns every sender's data for the ID at once if it was already sent.
+        DeviceLeft if nothing was sent and every other device has left.
+        """
+
+    @abstractmethod
+    def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:
+        """Block until every device (``role`` None) or every device of ``role`` has sent ``message_id``.
+
+        UnknownRole at once for a role nobody has. Returns the data of all
+        senders of the ID, not only those of the role.
+        """
+
+    @abstractmethod
+    def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
+        """A barrier of every device, reusable with the same ID round after round."""
+
+    @abstractmethod
+    def leave(self, device: str, reason: str) -> None:
+        """Mark ``device`` gone; calls that now cannot complete fail with DeviceLeft."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release every waiter with CoordinatorError("coordinator closed"); idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,235 @@
+"""The in-process coordinator: one lock, one condition variable, no polling.
+
+Every state change (send, sync round completed, leave, close) calls
+notify_all; each waiter re-checks its own predicate and goes back to sleep
+until its deadline. Waiters never poll on a timer.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
+
+from serialsync._time import SYSTEM_CLOCK, Clock, Deadline
+from serialsync.coordinator.base import (
+    Coordinator,
+    GroupData,
+    Member,
+    check_data,
+    check_members,
+    check_message_id,
+    copy_group_data,
+    left_reasons,
+    log,
+    timeout_reason,
+)
+from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
+
+__all__ = ["MemoryCoordinator"]
+
+_T = TypeVar("_T")
+
+
+class _Barrier:
+    """One sync ID. ``generation`` counts completed rounds; ``arrived`` is the current round only.
+
+    A waiter remembers the generation it arrived in and is released when it
+    changes. A fast device that re-enters after the round completed lands in
+    the next, empty round, so it can neither complete that round early nor be
+    released by the old one.
+    """
+
+    __slots__ = ("arrived", "generation")
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.arrived: set[str] = set()
+
+
+class MemoryCoordinator(Coordinator):
+    """Group state held in this process; safe to call from many threads at once.
+
+    ``clock`` is kept for callers that build deadlines on the group's clock
+    (``Deadline.after(t, coordinator.clock)``); waits always follow each
+    Deadline's own clock.
+    """
+
+    def __init__(self, members: Iterable[Member], clock: Clock = SYSTEM_CLOCK) -> None:
+        self._members = check_members(members)
+        self._devices = tuple(member.device for member in self._members)
+        self._device_set = frozenset(self._devices)
+        self.clock = clock
+        self._cond = threading.Condition()
+        # message ID -> sender -> key -> value; sync state lives apart in _barriers.
+        self._messages: dict[str, dict[str, dict[str, bytes]]] = {}
+        self._barriers: dict[str, _Barrier] = {}
+        self._left: dict[str, str] = {}
+        self._closed = False
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return self._members
+
+    def _check_device(self, device: str) -> None:
+        # A set lookup: this runs on every call from every device.
+        if device not in self._device_set:
+            raise UnknownDevice(f"device {device!r} is not in the group ({', '.join(self._devices)})")
+
+    def _enter(self, device: str, message_id: str) -> None:
+        """Checks common to every call; the caller holds the lock."""
+        if self._closed:
+            raise CoordinatorError("coordinator closed")
+        check_message_id(message_id)
+        self._check_device(device)
+        self._check_caller_present(device)
+
+    def _check_caller_present(self, device: str) -> None:
+        if device in self._left:
+            raise self._device_left(device, f"{device} has left the group ({self._left[device]})")
+
+    def _device_left(self, device: str, reason: str) -> DeviceLeft:
+        log.warning("%s: %s", device, reason)
+        return DeviceLeft(reason)
+
+    def _block(
+        self,
+        device: str,
+        deadline: Deadline,
+        attempt: Callable[[], _T | None],
+        on_timeout: Callable[[], str],
+    ) -> _T:
+        """Wait (lock held) until ``attempt`` returns a value; it raises if it never can."""
+        while True:
+            if self._closed:
+                raise CoordinatorError("coordinator closed")
+            result = attempt()
+            if result is not None:
+                return result
+            remaining = deadline.remaining
+            if remaining <= 0:
+                reason = on_timeout()
+                log.warning("%s: %s", device, reason)
+                raise GroupTimeout(reason)
+            # Condition.wait raises OverflowError past TIMEOUT_MAX; None means no limit.
+            self._cond.wait(None if math.isinf(remaining) else min(remaining, threading.TIMEOUT_MAX))
+
+    def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
+        clean = check_data(data)
+        with self._cond:
+            self._enter(device, message_id)
+            self._messages.setdefault(message_id, {}).setdefault(device, {}).update(clean)
+            self._cond.notify_all()
+
+    def wait(self, device: str, message_id: str, deadline: Deadline) -> GroupData:
+        with self._cond:
+            self._enter(device, message_id)
+            others = [other for other in self._devices if other != device]
+
+            def attempt() -> GroupData | None:
+                senders = self._messages.get(message_id)
+                if senders:
+                    return copy_group_data(senders)
+                self._check_caller_present(device)
+                # Only when nobody is left who could send it (a one-device group just times out).
+                if others and all(other in self._left for other in others):
+                    raise self._device_left(
+                        device,
+                        f"{message_id!r} can never arrive: every other device has left the group: "
+                        + left_reasons(self._left, others),
+                    )
+                return None
+
+            return self._block(
+                device,
+                deadline,
+                attempt,
+                lambda: timeout_reason(deadline, f"{message_id!r} from any device", (), "sent it"),
+            )
+
+    def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:
+        with self._cond:
+            self._enter(device, message_id)
+            # Unknown role fails here, before any waiting.
+            required = list(self._devices) if role is None else self.devices_of(role)
+            scope = f"{message_id!r} from " + ("every device" if role is None else f"role {role!r}")
+
+            def missing() -> list[str]:
+                senders = self._messages.get(message_id, {})
+                return [member for member in required if member not in senders]
+
+            def attempt() -> GroupData | None:
+                absent = missing()
+                if not absent:
+                    return copy_group_data(self._messages[message_id])
+                self._check_caller_present(device)
+                gone = [member for member in absent if member in self._left]
+                if gone:
+                    raise self._device_left(device, f"{scope} can never complete: " + left_reasons(self._left, gone))
+                return None
+
+            return self._block(
+                device,
+                deadline,
+                attempt,
+                lambda: timeout_reason(deadline, scope, missing(), "never sent it"),
+            )
+
+    def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
+        with self._cond:
+            self._enter(device, message_id)
+            barrier = self._barriers.setdefault(message_id, _Barrier())
+            if device in barrier.arrived:
+                raise ValueError(f"{device} is already waiting at sync {message_id!r}")
+            generation = barrier.generation
+            barrier.arrived.add(device)
+            if len(barrier.arrived) == len(self._devices):
+                # Last to arrive: open the barrier and start an empty next round.
+                barrier.generation += 1
+                barrier.arrived = set()
+                self._cond.notify_all()
+                return
+
+            def attempt() -> bool | None:
+                if barrier.generation != generation:
+                    return True
+                self._check_caller_present(device)
+                gone = [other for other in self._left if other not in barrier.arrived]
+                if gone:
+                    raise self._device_left(
+                        device,
+                        f"sync {message_id!r} can never complete: " + left_reasons(self._left, gone),
+                    )
+                return None
+
+            def on_timeout() -> str:
+                absent = [other for other in self._devices if other not in barrier.arrived]
+                return timeout_reason(deadline, f"sync {message_id!r}", absent, "never reached it")
+
+            try:
+                self._block(device, deadline, attempt, on_timeout)
+            except BaseException:
+                # A caller that gave up is no longer at the barrier, unless it left the group:
+                # like a sent message, a departed device's arrival still counts.
+                if barrier.generation == generation and device not in self._left:
+                    barrier.arrived.discard(device)
+                raise
+
+    def leave(self, device: str, reason: str) -> None:
+        """Mark ``device`` gone. The first reason is kept; leaving after close() is a no-op."""
+        self._check_device(device)
+        with self._cond:
+            if self._closed or device in self._left:
+                return
+            self._left[device] = reason or "no reason given"
+            log.info("%s left the group: %s", device, self._left[device])
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"MemoryCoordinator(devices={list(self._devices)!r}, left={sorted(self._left)!r})"

@@ -1,0 +1,124 @@
+"""The watcher between a console and the coordinator, fed real marker bytes."""
+
+from __future__ import annotations
+
+import threading
+
+from serialsync._time import Deadline
+from serialsync.coordinator import Member, MemoryCoordinator
+from serialsync.protocol import Ack, Nack, ReplyAssembler, SendRequest, SyncRequest, WaitComplete, WaitRequest, wire
+from serialsync.protocol.events import GroupRequest
+from serialsync.protocol.replies import GroupInfo
+from serialsync.transports import MemoryTransport
+from serialsync.watcher import Watcher
+
+
+def marker(token: str, op: str, *args: str) -> bytes:
+    head = " ".join([wire.SS_MAGIC.decode(), token, op, *args]).encode()
+    return b"<" + head + b" " + wire.checksum(head) + b">\r\n"
+
+
+def group(*names: str) -> MemoryCoordinator:
+    return MemoryCoordinator([Member(device=n, role="server" if i == 0 else "client") for i, n in enumerate(names)])
+
+
+def reply_for(board: MemoryTransport, token: str, kind=SyncRequest, timeout: float = 5.0):
+    """Wait until the board was typed a complete reply for token; decode it as the helper would."""
+    result = {}
+
+    def complete(tx: bytes) -> bool:
+        assembler = ReplyAssembler(token, request_kind=kind)
+        for line in tx.splitlines(keepends=True):
+            reply = assembler.feed(line)
+            if reply is not None:
+                result["reply"] = reply
+                return True
+        return False
+
+    assert board.wait_written(complete, timeout), f"no reply for {token}; typed: {bytes(board.tx)!r}"
+    return result["reply"]
+
+
+def coordinator_data(watcher: Watcher, message_id: str):
+    return watcher.coordinator.wait(watcher.device, message_id, Deadline.after(1))
+
+
+def test_watcher_timed_out_wait_types_a_nack_naming_the_missing_devices():
+    coordinator = group("dev1", "dev2", "dev3")
+    board = MemoryTransport()
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=0.2)
+    watcher.feed(marker("t.1", "WAIT_ALL", "ready"))
+    reply = reply_for(board, "t.1")
+    assert isinstance(reply, Nack)
+    assert "dev2" in reply.reason and "dev3" in reply.reason and "ready" in reply.reason
+    assert watcher.wait_idle(5)
+    assert [(c.api, c.message_id, c.ok) for c in watcher.calls] == [("lava-wait-all", "ready", False)]
+
+
+def test_watcher_keeps_reading_while_a_call_is_pending():
+    coordinator = group("dev1", "dev2")
+    board = MemoryTransport()
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10)
+    watcher.feed(marker("t.1", "WAIT", "later"))
+    assert watcher.pending() == 1
+    # The same console keeps being serviced while the wait blocks.
+    watcher.feed(marker("t.2", "SEND", "mine", "k=v"))
+    assert reply_for(board, "t.2", kind=SendRequest) == Ack()
+    assert watcher.pending() == 1
+    coordinator.send("dev2", "later", {"x": b"1"})
+    assert reply_for(board, "t.1", kind=WaitRequest) == WaitComplete({"dev2": {"x": b"1"}})
+    assert watcher.wait_idle(5)
+
+
+def test_watcher_retransmitted_request_is_served_once_and_answered_again():
+    coordinator = group("dev1", "dev2")
+    board = MemoryTransport()
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10)
+    watcher.feed(marker("t.5", "SYNC", "go"))
+    watcher.feed(marker("t.5", "SYNC", "go"))  # printed again after a RETRY: still one arrival
+    other = threading.Thread(target=coordinator.sync, args=("dev2", "go", Deadline.after(10)))
+    other.start()
+    other.join(10)
+    assert reply_for(board, "t.5") == Ack()
+    assert watcher.wait_idle(5)
+    typed_once = bytes(board.tx)
+    watcher.feed(marker("t.5", "SYNC", "go"))
+    assert board.wait_written(lambda tx: tx == typed_once * 2, 5)
+    # A second round of the same sync ID still needs dev2: dev1 did not join it twice.
+    watcher.feed(marker("t.6", "SYNC", "go"))
+    assert watcher.pending() == 1
+    coordinator.sync("dev2", "go", Deadline.after(10))
+    assert reply_for(board, "t.6") == Ack()
+
+
+def test_watcher_damaged_marker_asks_the_board_to_print_it_again():
+    board = MemoryTransport()
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    good = marker("t.7", "SEND", "m", "k=v")
+    watcher.feed(good[:15] + b"[ 5.1] kernel says hi\r\n" + good[15:])
+    assert bytes(board.tx) == wire.SS_RETRY_LINE
+    watcher.feed(good)
+    assert reply_for(board, "t.7", kind=SendRequest) == Ack()
+    assert coordinator_data(watcher, "m") == {"dev1": {"k": b"v"}}
+
+
+def test_watcher_resend_types_the_same_reply_again():
+    board = MemoryTransport()
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    watcher.feed(marker("t.8", "GROUP"))
+    first = bytes(board.tx)
+    watcher.feed(marker("t.8", "RESEND"))
+    assert bytes(board.tx) == first * 2
+    reply = ReplyAssembler("t.8", request_kind=GroupRequest).feed(first)
+    assert reply == GroupInfo(b"self dev1\nmember dev1 server\nmember dev2 client\n")
+
+
+def test_watcher_invalid_request_gets_a_nack_with_the_reason():
+    board = MemoryTransport()
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    watcher.feed(marker("t.9", "WAIT_ALL", "m", "no/such/role"))
+    reply = reply_for(board, "t.9")
+    assert isinstance(reply, Nack) and "role" in reply.reason
+    watcher.feed(marker("t.10", "WAIT_ALL", "m", "nosuchrole"))
+    reply = reply_for(board, "t.10")
+    assert isinstance(reply, Nack) and "nosuchrole" in reply.reason

@@ -34,6 +34,7 @@ class SimulatedBoard(PtyProcessTransport):
         argv = SHELLS[shell]
         if shutil.which(argv[0]) is None:
             raise TransportError(f"{spec or shell}: {argv[0]!r} is not installed on this host")
+        workdir = workdir.resolve()  # PATH and cwd must not depend on where we were started
         self.workdir = workdir
         bindir = workdir / "bin"
         bindir.mkdir(parents=True, exist_ok=True)

@@ -161,10 +161,13 @@ class Watcher:
 
     def _resend(self, event: ResendRequest) -> None:
         with self._state_lock:
+            known = (event.token or "") in self._replies
             typed = self._replies.get(event.token or "")
-        if typed is None:
-            # Unknown or still pending: have the helper print its request again.
+        if not known:
+            # We never saw that request (its marker was lost): have it printed again.
             self.type_bytes(wire.SS_RETRY_LINE)
+        elif typed is None:
+            pass  # still pending: its reply goes out when the call completes
         else:
             log.info("%s: board asked for reply %s again", self.device, event.token)
             self.type_bytes(typed)

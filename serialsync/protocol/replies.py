@@ -149,38 +149,66 @@ def encode_serialsync(token: str, reply: Reply, *, max_line: int = DEFAULT_MAX_L
 
 
 class ReplyAssembler:
-    """Reads reply lines the way the board's helper does; a model for tests and replay.
+    """Reads reply lines the way dut-scripts/serialsync.awk does: a model for tests and replay.
 
-    feed() returns the decoded Reply once every part arrived intact, None
-    while parts are missing, and raises RemoteProtocolError for a damaged or
-    out-of-order part (the helper then asks for the reply again).
+    feed() returns the decoded Reply once every part arrived intact and None
+    while parts are missing. It raises RemoteProtocolError where the helper
+    would print RESEND: a reply line failing its checksum (its token may be
+    what was hit), a line holding our token with a damaged prefix, or a part
+    out of order. After that, a valid part 1 starts a fresh copy, and the
+    remaining parts of the abandoned copy are skipped quietly.
     """
 
     def __init__(self, token: str, *, request_kind: type[Request] = WaitRequest) -> None:
         self.token = token
         self.request_kind = request_kind
         self._parts: list[str] = []
+        self._total = 0
+        self._resync = False  # after a RESEND: skip the tail of the abandoned copy
+        self._last_skipped = 0
+
+    def _damaged(self, index: int, why: str) -> RemoteProtocolError:
+        self._parts, self._total = [], 0
+        self._resync, self._last_skipped = True, index
+        return RemoteProtocolError(why)
 
     def feed(self, line: bytes) -> Reply | None:
-        line = line.rstrip(b"\r\n")
-        if not line.startswith(wire.SS_REPLY_PREFIX):
+        text = line.rstrip(b"\n").removesuffix(b"\r").decode("ascii", "replace")
+        prefix = wire.SS_REPLY_PREFIX.decode()
+        if text == wire.SS_RETRY_LINE.decode().rstrip("\n"):
+            return None  # the helper prints its marker again; nothing to assemble
+        if not text.startswith(prefix):
+            if f"{self.token} " in text:
+                raise self._damaged(0, "reply line for this token with a damaged prefix")
             return None
-        fields = line[len(wire.SS_REPLY_PREFIX) :].decode("ascii", "replace").split(" ", 3)
-        if len(fields) < 3 or fields[0] != self.token:
-            return None
+        fields = text[len(prefix) :].split(" ", 3)
+        if len(fields) < 3:
+            raise self._damaged(0, "reply line without its fields")
         token, part, crc = fields[0], fields[1], fields[2]
         chunk = fields[3] if len(fields) == 4 else ""
-        if wire.checksum(f"{token} {part} {chunk}".encode()).decode() != crc:
-            self._parts.clear()
-            raise RemoteProtocolError("reply line checksum mismatch")
-        index, _, total = part.partition("/")
-        if not (index.isdigit() and total.isdigit()) or int(index) != len(self._parts) + 1:
-            self._parts.clear()
-            raise RemoteProtocolError(f"reply part {part} out of order")
-        self._parts.append(chunk)
-        if int(index) < int(total):
+        index_text, _, total_text = part.partition("/")
+        if (
+            not (index_text.isdigit() and total_text.isdigit() and len(part) <= 13)
+            or wire.checksum(f"{token} {part} {chunk}".encode()).decode() != crc
+        ):
+            raise self._damaged(0, "reply line checksum mismatch")
+        if token != self.token:
             return None
-        body, self._parts = "".join(self._parts), []
+        index, total = int(index_text), int(total_text)
+        if not 1 <= index <= total:
+            raise self._damaged(0, f"reply part {part} impossible")
+        if index == 1:  # a copy starts: always take it
+            self._parts, self._total, self._resync = [chunk], total, False
+        elif self._resync and not self._parts and index > self._last_skipped:
+            self._last_skipped = index
+            return None
+        elif index != len(self._parts) + 1 or total != self._total:
+            raise self._damaged(index, f"reply part {part} out of order")
+        else:
+            self._parts.append(chunk)
+        if len(self._parts) < self._total:
+            return None
+        body, self._parts, self._total = "".join(self._parts), [], 0
         return decode_body(body, self.request_kind)
 
 

@@ -107,3 +107,20 @@ def test_replies_serialsync_nack_and_group_info():
     text = b"self dev1\nmember dev1 server\n"
     group = encode_reply(GroupRequest(dialect=SS, token="t.3"), GroupInfo(text))
     assert ReplyAssembler("t.3", request_kind=GroupRequest).feed(group) == GroupInfo(text)
+
+
+def test_replies_assembler_recovers_like_the_helper_after_a_damaged_part():
+    request = WaitRequest(dialect=SS, token="t.4", message_id="w")
+    data = {"dev1": {"v": bytes(range(256)) * 4}}
+    lines = encode_reply(request, WaitComplete(data), max_line=120).splitlines(keepends=True)
+    assert len(lines) > 5
+    assembler = ReplyAssembler("t.4")
+    assert assembler.feed(lines[0]) is None and assembler.feed(lines[1]) is None
+    damaged = lines[2][:30] + bytes([lines[2][30] ^ 1]) + lines[2][31:]
+    with pytest.raises(RemoteProtocolError):
+        assembler.feed(damaged)  # the helper prints RESEND here
+    # the rest of the abandoned copy is skipped without asking again ...
+    assert [assembler.feed(line) for line in lines[3:]] == [None] * (len(lines) - 3)
+    # ... and the host's fresh copy is read whole
+    replies = [assembler.feed(line) for line in lines]
+    assert replies[-1] == WaitComplete(data)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ from .protocol import (
     wire,
 )
 from .protocol.replies import DEFAULT_MAX_LINE
+from .transports.pacing import Pacer
 
 log = logging.getLogger("serialsync.watcher")
 
@@ -77,7 +77,7 @@ class Watcher:
         *,
         call_timeout: float = 300.0,
         max_line: int = DEFAULT_MAX_LINE,
-        character_delay: float = 0.0,
+        pacer: Pacer | None = None,
         max_marker_bytes: int | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
         on_request: Callable[[str, Request], None] | None = None,
@@ -87,23 +87,31 @@ class Watcher:
         self.coordinator = coordinator
         self.call_timeout = call_timeout
         self.max_line = max_line
-        self.character_delay = character_delay
+        self.pacer = pacer or Pacer()
         self.parser = MarkerParser() if max_marker_bytes is None else MarkerParser(max_marker_bytes)
         self.calls: list[CallRecord] = []
         self._write = write
         self._on_call = on_call
         self._on_request = on_request
         self._clock = clock
-        self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._idle = threading.Condition(self._state_lock)
         # token -> typed reply (None while the call is still pending); bounded.
         self._replies: OrderedDict[str, bytes | None] = OrderedDict()
         self._pending = 0
+        # Typing happens on one writer thread: the reader never waits for it,
+        # so an echo-paced line can be checked against what the reader sees.
+        self._outbox: deque[bytes] = deque()
+        self._outbox_cond = threading.Condition()
+        self._typing = False
+        self._writer: threading.Thread | None = None
+        self.write_error: Exception | None = None
 
     # --- input ------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
         """Console bytes from the board, in any chunking."""
+        if data:
+            self.pacer.observe(data)
         self.parser.receive_data(data)
         for event in self.parser.events():
             self._handle(event)
@@ -234,11 +242,34 @@ class Watcher:
 
     # --- output -------------------------------------------------------------------------
     def type_bytes(self, data: bytes) -> None:
-        """Type bytes into the board, paced if the board needs it."""
-        with self._write_lock:
-            if self.character_delay <= 0:
-                self._write(data)
-                return
-            for i in range(len(data)):
-                self._write(data[i : i + 1])
-                time.sleep(self.character_delay)  # boards without flow control drop fast input
+        """Queue bytes to type into the board; they go in order, paced by the pacer."""
+        if not data:
+            return
+        with self._outbox_cond:
+            self._outbox.append(bytes(data))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name=f"{self.device}-writer", daemon=True)
+                self._writer.start()
+            self._outbox_cond.notify_all()
+
+    def flush(self, timeout: float | None) -> bool:
+        """Block until everything queued was typed (True) or timeout (False)."""
+        with self._outbox_cond:
+            return self._outbox_cond.wait_for(lambda: not self._outbox and not self._typing, timeout)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._outbox_cond:
+                self._outbox_cond.wait_for(lambda: self._outbox)
+                data = self._outbox.popleft()
+                self._typing = True
+            try:
+                self.pacer.type(data, self._write)
+            except Exception as e:  # a dead console: remember it, keep draining
+                if self.write_error is None:
+                    log.warning("%s: cannot type into the console: %s", self.device, e)
+                self.write_error = e
+            finally:
+                with self._outbox_cond:
+                    self._typing = False
+                    self._outbox_cond.notify_all()

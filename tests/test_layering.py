@@ -15,7 +15,7 @@ ALLOWED = {
     "protocol": {"errors"},
     "coordinator": {"errors", "_time"},
     "transports": {"errors", "_time", "_resources"},
-    "watcher": {"errors", "_time", "protocol", "coordinator"},
+    "watcher": {"errors", "_time", "protocol", "coordinator", "transports"},
     "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
     "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console"},
     "cli": {

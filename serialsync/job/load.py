@@ -165,7 +165,9 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
     seen: set[str] = set()
     for index, item in enumerate(node.value):
         where = f"devices[{index}]"
-        fields = _mapping(item, where, {"name", "role", "connection", "character_delay"}, {"name", "role"}, problems)
+        fields = _mapping(
+            item, where, {"name", "role", "connection", "pacing", "character_delay"}, {"name", "role"}, problems
+        )
         name = _name(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
         role = _name(fields.get("role"), f"{where}.role", problems) if "role" in fields else ""
         if name and name in seen:
@@ -185,7 +187,14 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
                 problems.add(fields["character_delay"], f"{where}.character_delay", "expected milliseconds, 0-1000")
             else:
                 delay = value / 1000.0
-        devices.append(Device(name=name, role=role, connection=connection, character_delay=delay))
+        pacing = "fixed" if delay else "none"
+        if "pacing" in fields:
+            pacing = str(fields["pacing"].value)
+            if pacing not in ("none", "fixed", "echo"):
+                problems.add(fields["pacing"], f"{where}.pacing", "expected none, fixed or echo")
+            elif pacing == "fixed" and not delay:
+                problems.add(fields["pacing"], f"{where}.pacing", "fixed pacing needs character_delay (ms)")
+        devices.append(Device(name=name, role=role, connection=connection, pacing=pacing, character_delay=delay))
     return devices
 
 

@@ -17,7 +17,8 @@ class Device:
     name: str
     role: str
     connection: str = "simulated"
-    character_delay: float = 0.0  # seconds between typed characters
+    pacing: str = "none"  # none | fixed | echo: how bytes are typed into the board
+    character_delay: float = 0.0  # seconds between typed characters (pacing: fixed)
 
 
 @dataclass(frozen=True)

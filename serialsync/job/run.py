@@ -24,6 +24,7 @@ from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..errors import SerialsyncError
 from ..protocol import wire
 from ..transports import open_transport
+from ..transports.pacing import make_pacer
 from ..watcher import CallRecord, Watcher
 from .model import Device, Job
 
@@ -140,7 +141,7 @@ def _run_device(
                     coordinator,
                     transport.write,
                     call_timeout=job.timeouts.call,
-                    character_delay=device.character_delay,
+                    pacer=make_pacer(device.pacing, device.character_delay),
                     on_call=lambda record: reporter.call_done(device, record),
                 )
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)

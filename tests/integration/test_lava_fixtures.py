@@ -44,6 +44,7 @@ def test_lava_fixture_replies_match_what_lava_helpers_parse(rx: Path):
     for line in rx.read_bytes().splitlines(keepends=True):
         watcher.feed(line)
         assert watcher.wait_idle(timeout=10), f"no answer to {line!r}"
+        assert watcher.flush(timeout=10)
     watcher.feed(b"")
     for t in peers:
         t.join(timeout=10)

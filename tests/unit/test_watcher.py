@@ -96,6 +96,7 @@ def test_watcher_damaged_marker_asks_the_board_to_print_it_again():
     watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
     good = marker("t.7", "SEND", "m", "k=v")
     watcher.feed(good[:15] + b"[ 5.1] kernel says hi\r\n" + good[15:])
+    assert watcher.flush(5)
     assert bytes(board.tx) == wire.SS_RETRY_LINE
     watcher.feed(good)
     assert reply_for(board, "t.7", kind=SendRequest) == Ack()
@@ -106,8 +107,10 @@ def test_watcher_resend_types_the_same_reply_again():
     board = MemoryTransport()
     watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
     watcher.feed(marker("t.8", "GROUP"))
+    assert watcher.flush(5)
     first = bytes(board.tx)
     watcher.feed(marker("t.8", "RESEND"))
+    assert watcher.flush(5)
     assert bytes(board.tx) == first * 2
     reply = ReplyAssembler("t.8", request_kind=GroupRequest).feed(first)
     assert reply == GroupInfo(b"self dev1\nmember dev1 server\nmember dev2 client\n")

@@ -47,6 +47,8 @@ BEGIN {
         exit complain("data too long: the request would be " length(marker) " bytes, at most 65536 go in one marker") + 1
     head = "SERIALSYNC1 " tok " RESEND"
     resend = "<" head " " adler(head) ">"
+    head = "SERIALSYNC1 " tok " DONE"
+    done = "<" head " " adler(head) ">"
     say(marker)
     exit collect()
 }
@@ -224,8 +226,10 @@ function collect(    r, line, rest, p, t, part, crc, chunk, ok, i, n) {
             body = body chunk
             expect++
         }
-        if (total && expect > total)
+        if (total && expect > total) {
+            say(done)  # the host stops retyping the reply
             return finish(body)
+        }
     }
     if (r < 0)
         return complain("cannot read the console")

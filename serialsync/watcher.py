@@ -30,6 +30,7 @@ from .protocol import (
     Nack,
     RejectedRequest,
     Reply,
+    ReplyReceived,
     Request,
     ResendRequest,
     SendRequest,
@@ -53,6 +54,8 @@ API_NAMES = {
     GroupRequest: "lava-group",
 }
 MAX_REMEMBERED_TOKENS = 256
+ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
+MAX_RETYPES = 5  # copies of a reply, or retry lines, typed before giving up on a board
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class Watcher:
         call_timeout: float = 300.0,
         max_line: int = DEFAULT_MAX_LINE,
         pacer: Pacer | None = None,
+        ack_timeout: float = ACK_TIMEOUT,
         max_marker_bytes: int | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
         on_request: Callable[[str, Request], None] | None = None,
@@ -88,6 +92,7 @@ class Watcher:
         self.call_timeout = call_timeout
         self.max_line = max_line
         self.pacer = pacer or Pacer()
+        self.ack_timeout = ack_timeout
         self.parser = MarkerParser() if max_marker_bytes is None else MarkerParser(max_marker_bytes)
         self.calls: list[CallRecord] = []
         self._write = write
@@ -101,11 +106,17 @@ class Watcher:
         self._pending = 0
         # Typing happens on one writer thread: the reader never waits for it,
         # so an echo-paced line can be checked against what the reader sees.
-        self._outbox: deque[bytes] = deque()
+        self._outbox: deque[tuple[bytes, Callable[[], None] | None]] = deque()
         self._outbox_cond = threading.Condition()
         self._typing = False
         self._writer: threading.Thread | None = None
         self.write_error: Exception | None = None
+        # Recovery on lossy links: replies not yet confirmed by the helper (token ->
+        # copies typed), and retry lines typed since the last intact marker.
+        self._unconfirmed: dict[str, int] = {}
+        self._retries_since_intact = 0
+        self._timers: set[threading.Timer] = set()
+        self._closed = False
 
     # --- input ------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -121,6 +132,11 @@ class Watcher:
         with self._state_lock:
             return self._pending
 
+    def unconfirmed(self) -> list[str]:
+        """Tokens of replies typed but not yet confirmed by their helper."""
+        with self._state_lock:
+            return list(self._unconfirmed)
+
     def wait_idle(self, timeout: float | None) -> bool:
         """Block until no call is pending (True) or timeout (False)."""
         with self._idle:
@@ -133,7 +149,14 @@ class Watcher:
             return
         if isinstance(event, DamagedRequest):
             log.info("%s: damaged marker (%s); asking the board to print it again", self.device, event.reason)
-            self.type_bytes(wire.SS_RETRY_LINE)
+            self._type_retry()
+            return
+        if event.token is not None:
+            with self._state_lock:
+                self._retries_since_intact = 0
+        if isinstance(event, ReplyReceived):
+            with self._state_lock:
+                self._unconfirmed.pop(event.token or "", None)
             return
         if isinstance(event, ResendRequest):
             self._resend(event)
@@ -173,7 +196,7 @@ class Watcher:
             typed = self._replies.get(event.token or "")
         if not known:
             # We never saw that request (its marker was lost): have it printed again.
-            self.type_bytes(wire.SS_RETRY_LINE)
+            self._type_retry()
         elif typed is None:
             pass  # still pending: its reply goes out when the call completes
         else:
@@ -222,7 +245,10 @@ class Watcher:
             with self._state_lock:
                 if request.token in self._replies:
                     self._replies[request.token] = typed
-        if typed:
+                self._unconfirmed[request.token] = 1
+            token = request.token
+            self.type_bytes(typed, on_typed=lambda: self._await_confirmation(token, typed))
+        elif typed:
             self.type_bytes(typed)
         record = CallRecord(
             device=self.device,
@@ -240,13 +266,75 @@ class Watcher:
         if self._on_call is not None:
             self._on_call(record)
 
+    # --- recovery timers -------------------------------------------------------------------
+    def _after(self, delay: float, action: Callable[[], None]) -> None:
+        def fire() -> None:
+            with self._state_lock:
+                self._timers.discard(timer)
+                if self._closed:
+                    return
+            action()
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        with self._state_lock:
+            if self._closed:
+                return
+            self._timers.add(timer)
+        timer.start()
+
+    def _await_confirmation(self, token: str, typed: bytes) -> None:
+        """Type the reply again unless the helper confirms it (DONE) in time."""
+
+        def check() -> None:
+            with self._state_lock:
+                copies = self._unconfirmed.get(token)
+                if copies is None:
+                    return
+                if copies >= MAX_RETYPES:
+                    del self._unconfirmed[token]
+                    log.warning("%s: reply %s never confirmed after %d copies; giving up", self.device, token, copies)
+                    return
+                self._unconfirmed[token] = copies + 1
+            log.info("%s: reply %s not confirmed; typing it again", self.device, token)
+            self.type_bytes(typed, on_typed=lambda: self._await_confirmation(token, typed))
+
+        self._after(self.ack_timeout + len(typed) / 4096, check)
+
+    def _type_retry(self) -> None:
+        """Ask the board to print its marker again, and again later if nothing intact comes."""
+        with self._state_lock:
+            self._retries_since_intact += 1
+            if self._retries_since_intact > MAX_RETYPES:
+                return
+            seen = self._retries_since_intact
+
+        def check() -> None:
+            with self._state_lock:
+                still_nothing = self._retries_since_intact == seen
+            if still_nothing:
+                self._type_retry()
+
+        self.type_bytes(wire.SS_RETRY_LINE, on_typed=lambda: self._after(self.ack_timeout, check))
+
+    def close(self) -> None:
+        """Stop the recovery timers; what is queued is still typed."""
+        with self._state_lock:
+            self._closed = True
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
+
     # --- output -------------------------------------------------------------------------
-    def type_bytes(self, data: bytes) -> None:
-        """Queue bytes to type into the board; they go in order, paced by the pacer."""
+    def type_bytes(self, data: bytes, on_typed: Callable[[], None] | None = None) -> None:
+        """Queue bytes to type into the board; they go in order, paced by the pacer.
+
+        on_typed runs on the writer thread once the bytes went out.
+        """
         if not data:
             return
         with self._outbox_cond:
-            self._outbox.append(bytes(data))
+            self._outbox.append((bytes(data), on_typed))
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name=f"{self.device}-writer", daemon=True)
                 self._writer.start()
@@ -261,10 +349,12 @@ class Watcher:
         while True:
             with self._outbox_cond:
                 self._outbox_cond.wait_for(lambda: self._outbox)
-                data = self._outbox.popleft()
+                data, on_typed = self._outbox.popleft()
                 self._typing = True
             try:
                 self.pacer.type(data, self._write)
+                if on_typed is not None:
+                    on_typed()
             except Exception as e:  # a dead console: remember it, keep draining
                 if self.write_error is None:
                     log.warning("%s: cannot type into the console: %s", self.device, e)

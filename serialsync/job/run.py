@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..errors import SerialsyncError
 from ..protocol import wire
-from ..transports import open_transport
+from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import CallRecord, Watcher
 from .model import Device, Job
@@ -80,13 +81,18 @@ class Reporter:
     def call_done(self, device: Device, record: CallRecord) -> None: ...
 
 
+TransportWrapper = Callable[[Device, Transport], Transport]
+
+
 def run_job(
     job: Job,
     outdir: Path,
     *,
     reporter: Reporter | None = None,
     coordinator: Coordinator | None = None,
+    wrap_transport: TransportWrapper | None = None,
 ) -> JobResult:
+    """Run every device of *job*; wrap_transport may put a hop (e.g. faults) in front of each console."""
     outdir.mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
     members = [Member(device=d.name, role=d.role) for d in job.devices]
@@ -97,7 +103,7 @@ def run_job(
     threads = [
         threading.Thread(
             target=_run_device,
-            args=(job, device, result, coordinator, outdir, deadline, reporter),
+            args=(job, device, result, coordinator, outdir, deadline, reporter, wrap_transport),
             name=f"device-{device.name}",
             daemon=True,
         )
@@ -122,6 +128,7 @@ def _run_device(
     outdir: Path,
     deadline: Deadline,
     reporter: Reporter,
+    wrap_transport: TransportWrapper | None,
 ) -> None:
     started = time.monotonic()
     log_path = outdir / f"{device.name}.console.log"
@@ -135,6 +142,8 @@ def _run_device(
                 workdir=outdir / device.name,
                 group_text=wire.group_file_text(device.name, members),
             )
+            if wrap_transport is not None:
+                transport = wrap_transport(device, transport)
             try:
                 watcher = Watcher(
                     device.name,
@@ -161,6 +170,9 @@ def _run_device(
                     result.result = "pass"
             finally:
                 coordinator.leave(device.name, result.reason or "finished its steps")
+                if watcher is not None:
+                    watcher.close()
+                    watcher.flush(2.0)
                 transport.close()
     except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
         result.reason = result.reason or f"{type(e).__name__}: {e}"

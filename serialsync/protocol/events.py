@@ -100,6 +100,15 @@ class ResendRequest(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReplyReceived(Request):
+    """The helper got the whole reply to request `token` (serialsync only); nothing to answer."""
+
+    @property
+    def wants_reply(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, kw_only=True)
 class RejectedRequest(Request):
     """A well-framed request that cannot be served (bad ID, bad key, unknown op).
 
@@ -134,6 +143,7 @@ Event = (
     | WaitAllRequest
     | GroupRequest
     | ResendRequest
+    | ReplyReceived
     | RejectedRequest
     | DamagedRequest
     | Discarded
@@ -146,6 +156,7 @@ __all__ = [
     "Event",
     "GroupRequest",
     "RejectedRequest",
+    "ReplyReceived",
     "Request",
     "ResendRequest",
     "SendRequest",

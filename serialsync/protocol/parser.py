@@ -23,6 +23,7 @@ from .events import (
     Event,
     GroupRequest,
     RejectedRequest,
+    ReplyReceived,
     ResendRequest,
     SendRequest,
     SyncRequest,
@@ -41,6 +42,21 @@ _PREFIX_RE = re.compile(re.escape(wire.LAVA_PREFIX) + b"|" + re.escape(wire.SS_P
 _LONGEST_PREFIX = max(len(wire.LAVA_PREFIX), len(wire.SS_PREFIX))
 _END_RE = re.compile(rb"[>\r\n]")
 _PRINTABLE_RE = re.compile(rb"[\x21-\x7e]+(?: [\x21-\x7e]+)*\Z")
+
+
+def _partial_prefix_at(buf: bytes | bytearray) -> int:
+    """Where the tail of buf may still grow into a marker prefix; -1 if nowhere.
+
+    The earliest '<' near the end counts ("<LAVA_MULTI_NODE> <" holds two
+    candidates; the first one matters).
+    """
+    start = buf.find(b"<", max(0, len(buf) - _LONGEST_PREFIX + 1))
+    while start >= 0:
+        tail = bytes(buf[start:])
+        if wire.LAVA_PREFIX.startswith(tail) or wire.SS_PREFIX.startswith(tail):
+            return start
+        start = buf.find(b"<", start + 1)
+    return -1
 
 
 class MarkerParser:
@@ -67,7 +83,19 @@ class MarkerParser:
                 self._close_marker(len(self._buf))
             self._buf.clear()
             return
-        self._buf += data
+        if self._dialect is None and not self._buf:
+            # Between markers nothing is buffered: search the new bytes where they
+            # are and copy only from where a marker starts or may start. Most reads
+            # of a long log copy nothing (profiled: the copy was a fifth of the scan).
+            found = _PREFIX_RE.search(data)
+            start = found.start() if found is not None else _partial_prefix_at(data)
+            if start < 0:
+                return
+            self._buf += data[start:]
+            if found is None:
+                return
+        else:
+            self._buf += data
         self._parse()
 
     # --- output --------------------------------------------------------------
@@ -132,17 +160,11 @@ class MarkerParser:
         del self._buf[:upto]
 
     def _keep_partial_prefix(self) -> None:
-        # Keep the earliest '<' near the end that may still grow into a prefix
-        # ("<LAVA_MULTI_NODE> <" holds two candidates; the first one matters).
-        buf = self._buf
-        start = buf.find(b"<", max(0, len(buf) - _LONGEST_PREFIX + 1))
-        while start >= 0:
-            tail = bytes(buf[start:])
-            if wire.LAVA_PREFIX.startswith(tail) or wire.SS_PREFIX.startswith(tail):
-                del buf[:start]
-                return
-            start = buf.find(b"<", start + 1)
-        buf.clear()
+        start = _partial_prefix_at(self._buf)
+        if start < 0:
+            self._buf.clear()
+        else:
+            del self._buf[:start]
 
     def _discard(self, reason: str, size: int) -> None:
         self.stats[reason] += 1
@@ -241,10 +263,10 @@ class MarkerParser:
     @staticmethod
     def _ss_request(token: str, op: str, args: list[str]) -> Event:
         ss = Dialect.SERIALSYNC
-        if op in (wire.OP_GROUP, wire.OP_RESEND):
+        if op in (wire.OP_GROUP, wire.OP_RESEND, wire.OP_DONE):
             if args:
                 raise ValueError(f"{op} takes no arguments")
-            cls = GroupRequest if op == wire.OP_GROUP else ResendRequest
+            cls = {wire.OP_GROUP: GroupRequest, wire.OP_RESEND: ResendRequest, wire.OP_DONE: ReplyReceived}[op]
             return cls(dialect=ss, token=token)
         if op not in wire.SS_OPS:
             raise ValueError(f"unknown operation {op!r}")

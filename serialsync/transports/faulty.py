@@ -66,7 +66,9 @@ class FaultyTransport(Transport):
                     continue
                 if r < faults.drop + faults.change:
                     self.injected["change"] += 1
-                    byte ^= 1 << rng.randrange(7)  # stay 7-bit: a flipped bit, as on a noisy line
+                    # Printable stays printable: a control byte the tty acts on
+                    # (^C, ^Z, ^D) is another kind of fault than a garbled one.
+                    byte = rng.choice([b for b in range(0x21, 0x7F) if b != byte]) if 0x20 < byte < 0x7F else byte ^ 1
                 out.append(byte)
                 if rng.random() < faults.duplicate:
                     self.injected["duplicate"] += 1

@@ -29,6 +29,7 @@ log = logging.getLogger("serialsync.pacing")
 
 Write = Callable[[bytes], None]
 KILL = b"\x15"  # ^U, the default VKILL: erases the line typed so far
+ERASE = b"\x7f"  # DEL, the default VERASE: erases one byte
 
 
 class Pacer:
@@ -59,15 +60,48 @@ def _verifiable(line: bytes) -> bool:
     return not any(b < 0x20 or b == 0x7F for b in line)
 
 
+class _EchoLine:
+    """What the board's line holds, as far as its echo tells: typed bytes, erased by BS."""
+
+    def __init__(self) -> None:
+        self.text = bytearray()
+        self.ends = 0  # line ends echoed: the board took a line
+        self._escape = False
+
+    def feed(self, data: bytes) -> None:
+        for byte in data:
+            if self._escape:  # skip a terminal escape (a line editor's redraw) up to its final byte
+                self._escape = not (0x40 <= byte <= 0x7E and byte != ord("["))
+            elif byte == 0x1B:
+                self._escape = True
+            elif byte == 0x08:  # ECHOE erases as BS SP BS: pop, push the space, pop it
+                if self.text:
+                    self.text.pop()
+            elif byte >= 0x20 and byte != 0x7F:
+                self.text.append(byte)  # (a control byte typed in echoes as "^X": two of these)
+            elif byte in (0x0A, 0x0D):
+                self.text.clear()  # a line we type holds no line end: what follows is a new line
+                self.ends += 1
+
+
 class EchoPacer(Pacer):
+    """Types a chunk, checks the board's echo of it, repairs it if damaged.
+
+    A chunk whose echo is wrong or short is erased with the erase character
+    (DEL, the usual VERASE) as many times as the board echoed bytes for it,
+    and typed again; if even that cannot be confirmed, the whole line is
+    erased with the kill character (^U) and typed from the start. The
+    newline goes only once the whole line is confirmed.
+    """
+
     def __init__(
         self,
         *,
         chunk: int = 16,
         echo_timeout: float = 2.0,
-        attempts: int = 5,
+        attempts: int = 8,
         kill: bytes = KILL,
-        max_seen: int = 65536,
+        erase: bytes = ERASE,
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be at least 1 byte")
@@ -75,18 +109,16 @@ class EchoPacer(Pacer):
         self.echo_timeout = echo_timeout
         self.attempts = attempts
         self.kill = kill
-        self.max_seen = max_seen
-        self.retyped_lines = 0  # lines erased and typed again (for logs and tests)
+        self.erase = erase
+        self.repairs = 0  # chunks or lines erased and typed again
+        self._echo_time = echo_timeout / 8  # running estimate of a chunk's echo time
         self._cond = threading.Condition()
-        self._seen = bytearray()
-        self._listening = False
+        self._line: _EchoLine | None = None  # set while a line is being typed
 
     def observe(self, data: bytes) -> None:
         with self._cond:
-            if self._listening:
-                self._seen += data
-                if len(self._seen) > self.max_seen:
-                    del self._seen[: len(self._seen) - self.max_seen]
+            if self._line is not None:
+                self._line.feed(data)
                 self._cond.notify_all()
 
     def type(self, data: bytes, write: Write) -> None:
@@ -97,45 +129,96 @@ class EchoPacer(Pacer):
             else:
                 write(line)
 
-    def _echoed(self, found: Callable[[bytes], bool], timeout: float) -> bool:
+    def _board_line(self, predicate: Callable[[bytes], bool], timeout: float | None = None) -> bool:
+        """Wait until the board's line (from its echo) satisfies predicate."""
         with self._cond:
-            return self._cond.wait_for(lambda: found(bytes(self._seen)), timeout)
+            assert self._line is not None
+            line = self._line
+            return self._cond.wait_for(lambda: predicate(bytes(line.text)), timeout or self.echo_timeout)
+
+    def _patience(self) -> float:
+        # A byte lost on the way never echoes: waiting the full echo_timeout for
+        # each would make a lossy link crawl, so wait a few echo times instead.
+        return min(self.echo_timeout, max(0.05, 8 * self._echo_time))
+
+    def _board_text(self) -> bytes:
+        with self._cond:
+            return bytes(self._line.text) if self._line is not None else b""
 
     def _type_checked(self, body: bytes, newline: bytes, write: Write) -> None:
-        def line_ended(seen: bytes) -> bool:
-            at = seen.find(body)
-            return at >= 0 and seen.find(b"\n", at + len(body)) >= 0
-
-        for attempt in range(1, self.attempts + 1):
-            with self._cond:
-                self._seen.clear()
-                self._listening = True
-            try:
-                for end in range(self.chunk, len(body) + self.chunk, self.chunk):
-                    write(body[end - self.chunk : end])
-                    if not self._echoed(lambda seen, end=end: body[:end] in seen, self.echo_timeout):
-                        break
-                else:
-                    # The line is intact on the board: hand it over. A lost newline is
-                    # typed again; if only its echo was lost, the extra empty line is harmless.
-                    for _ in range(self.attempts):
-                        if not newline:
-                            return
-                        write(newline)
-                        if self._echoed(line_ended, self.echo_timeout):
-                            return
+        with self._cond:
+            self._line = _EchoLine()
+        try:
+            for _ in range(self.attempts):
+                base = len(self._board_text())  # a prompt may precede our text on the echo
+                if self._type_chunks(body, base, write) and self._hand_over(body, newline, base, write):
                     return
-            finally:
+                # Could not repair in place: erase the whole line and start over.
+                self.repairs += 1
+                log.info("echo of a typed line could not be repaired; erasing it and typing it again")
+                write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
                 with self._cond:
-                    self._listening = False
-            # The echo lacks or changed something: the board's line is damaged.
-            self.retyped_lines += 1
-            log.info("echo of a typed line did not match (attempt %d); erasing it and typing it again", attempt)
-            write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
-        raise TransportError(
-            f"the board's echo did not match a typed line after {self.attempts} attempts "
-            "(does it echo? use fixed pacing for a board without echo)"
-        )
+                    # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
+                    self._line = _EchoLine()
+            raise TransportError(
+                f"the board's echo did not match a typed line after {self.attempts} attempts "
+                "(does it echo? use fixed pacing for a board without echo)"
+            )
+        finally:
+            with self._cond:
+                self._line = None
+
+    def _hand_over(self, body: bytes, newline: bytes, base: int, write: Write) -> bool:
+        """Type the line end once the line is confirmed; False if the line got damaged."""
+        if not newline:
+            return True
+        for _ in range(self.attempts):
+            ends = self._line.ends if self._line is not None else 0
+            write(newline)
+            took = lambda _text, ends=ends: self._line is not None and self._line.ends > ends  # noqa: E731
+            if self._board_line(took, self._patience()):
+                return True
+            # No line end echoed: the newline was lost, or garbled into a byte now
+            # sitting at the end of the line. Erase what is extra, then try again.
+            extra = len(self._board_text()) - base - len(body)
+            if extra < 0:
+                return False
+            if extra:
+                self.repairs += 1
+                write(self.erase * extra)
+                if not self._board_line(lambda text: len(text) == base + len(body)):
+                    return False
+        return False
+
+    def _type_chunks(self, body: bytes, base: int, write: Write) -> bool:
+        """Type body chunk by chunk, repairing damaged chunks; False if the line must go."""
+        done = 0
+        while done < len(body):
+            chunk = body[done : done + self.chunk]
+            want = body[: done + len(chunk)]
+            for _ in range(self.attempts):
+                sent = time.monotonic()
+                write(chunk)
+                # Done waiting when the echo is complete or already wrong.
+                settled = self._board_line(
+                    lambda text, want=want: len(text) - base >= len(want) or not want.startswith(text[base:]),
+                    self._patience(),
+                )
+                if settled and self._board_text()[base:] == want:
+                    self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
+                    break
+                got = len(self._board_text()) - base - done
+                if got < 0:
+                    return False  # more than this chunk is gone: start the line over
+                self.repairs += 1
+                log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", got)
+                write(self.erase * got)
+                if not self._board_line(lambda text, keep=base + done: len(text) == keep):
+                    return False
+            else:
+                return False
+            done += len(chunk)
+        return True
 
 
 def make_pacer(mode: str, character_delay: float = 0.0) -> Pacer:

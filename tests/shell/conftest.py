@@ -31,6 +31,7 @@ from serialsync.protocol import (
     Discarded,
     MarkerParser,
     Reply,
+    ReplyReceived,
     Request,
     ResendRequest,
     encode_reply,
@@ -123,7 +124,8 @@ class Host:
     ``mangle(reply_bytes)`` may damage a first reply on its way. A repeated
     token is answered with the reply already given, RESEND with that reply
     again, undamaged; a damaged marker with the RETRY line, as
-    docs/PROTOCOL.md says the host does.
+    docs/PROTOCOL.md says the host does. A helper's DONE (ReplyReceived:
+    it got its whole reply) is recorded in ``confirmed`` and not answered.
     """
 
     child: pexpect.spawn
@@ -133,6 +135,7 @@ class Host:
     out: bytearray = field(default_factory=bytearray)
     requests: list[Request] = field(default_factory=list)
     damaged: list[DamagedRequest] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)  # tokens whose helper printed DONE
     discarded: list[Discarded] = field(default_factory=list)
     parser: MarkerParser = field(default_factory=MarkerParser)
     _replies: dict[str, bytes] = field(default_factory=dict)
@@ -153,6 +156,9 @@ class Host:
         if isinstance(event, DamagedRequest):
             self.damaged.append(event)
             self.type(wire.SS_RETRY_LINE)
+            return
+        if isinstance(event, ReplyReceived):
+            self.confirmed.append(event.token)
             return
         self.requests.append(event)
         if isinstance(event, ResendRequest) or event.token in self._replies:
@@ -214,6 +220,7 @@ class Result:
     rc: int
     console: bytes  # what the pty printed while the command ran (echo included)
     requests: list[Request]
+    confirmed: list[str]  # tokens whose helper printed DONE while the command ran, in order
 
 
 class Board:
@@ -251,10 +258,15 @@ class Board:
         path.write_bytes(script.encode() if isinstance(script, str) else script)
         host = self.host
         host.answer, host.max_line, host.mangle = answer, max_line, mangle
-        start, first_request = len(host.out), len(host.requests)
+        start, first_request, first_confirmed = len(host.out), len(host.requests), len(host.confirmed)
         host.type(f". {path}; printf '__RC%s=%s__\\n' {n} \"$?\"\n".encode())
         match = host.until(re.compile(rb"__RC%d=(\d+)__" % n), start, timeout)
-        return Result(int(match.group(1)), bytes(host.out[start : match.start()]), host.requests[first_request:])
+        return Result(
+            int(match.group(1)),
+            bytes(host.out[start : match.start()]),
+            host.requests[first_request:],
+            host.confirmed[first_confirmed:],
+        )
 
     def type(self, data: bytes) -> None:
         self.host.type(data)

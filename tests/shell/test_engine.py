@@ -24,6 +24,7 @@ from serialsync.protocol import (
     Dialect,
     MarkerParser,
     Nack,
+    ReplyReceived,
     ResendRequest,
     SendRequest,
     WaitComplete,
@@ -62,10 +63,20 @@ def engine(awk: list[str], op_args: list[bytes], stdin: bytes, file: str = "") -
 
 
 def requests(stdout: bytes) -> list:
+    """Every event the host parses from what the engine printed, DONE included."""
     parser = MarkerParser()
     parser.receive_data(stdout)
     parser.receive_data(b"")
     return list(parser.events())
+
+
+def marker(*fields: str) -> bytes:
+    """The marker line the engine prints for TOKEN and *fields*: ``marker("DONE")`` once it holds its reply."""
+    head = " ".join(["SERIALSYNC1", TOKEN, *fields]).encode()
+    return b"<%s %s>\n" % (head, wire.checksum(head))
+
+
+DONE = ReplyReceived(dialect=Dialect.SERIALSYNC, token=TOKEN)
 
 
 @SETTINGS
@@ -74,12 +85,12 @@ def test_engine_send_values_arrive_byte_exact(awk, pairs):
     reply = encode_reply(SendRequest(dialect=Dialect.SERIALSYNC, token=TOKEN, message_id="m"), Ack())
     done = engine(awk, [b"SEND", b"m", *(k.encode() + b"=" + v for k, v in pairs)], reply)
     assert done.returncode == 0, done.stderr
-    [request] = requests(done.stdout)
+    [request, confirmed] = requests(done.stdout)
     assert isinstance(request, SendRequest)
     assert request.token == TOKEN
     assert request.data == tuple(pairs)
-    head = " ".join(["SERIALSYNC1", TOKEN, "SEND", "m", *(f"{k}={wire.encode_value(v)}" for k, v in pairs)])
-    assert done.stdout == b"<%s %s>\n" % (head.encode(), wire.checksum(head.encode()))
+    assert confirmed == DONE
+    assert done.stdout == marker("SEND", "m", *(f"{k}={wire.encode_value(v)}" for k, v in pairs)) + marker("DONE")
 
 
 @SETTINGS
@@ -92,19 +103,30 @@ def test_engine_wait_reply_in_any_chunking_is_saved_byte_exact(awk, tmp_path, da
     reply = encode_reply(WaitRequest(dialect=Dialect.SERIALSYNC, token=TOKEN, message_id="w"), WaitComplete(data))
     done = engine(awk, [b"WAIT", b"w"], b"echo noise\n" + reply, str(cache))
     assert done.returncode == 0, done.stderr
+    assert done.stdout == marker("WAIT", "w") + marker("DONE")  # one DONE, after the request
     pairs = [(d, k, v) for d, items in data.items() for k, v in items.items()]
     assert cache.read_bytes() == b"".join(b"%s:%s=%s\n" % (d.encode(), k.encode(), v) for d, k, v in pairs)
     enc = b"".join(b"%s:%s=%s\n" % (d.encode(), k.encode(), wire.encode_value(v).encode()) for d, k, v in pairs)
     assert (tmp_path / "cache.txt.enc").read_bytes() == enc
 
 
-def serve_tty(awk: list[str], op_args: list[bytes], first: bytes, reply: bytes, file: str) -> tuple[int, list]:
+END = b"#END\n"
+
+
+def serve_tty(awk: list[str], op_args: list[bytes], first: bytes, reply: bytes, file: str) -> tuple[int, list, bytes]:
     """Run the engine as a host serves it: *first* typed, then *reply* again for every RESEND.
 
     stdin is a pty in canonical mode without echo, as on a console (mawk reads
     a pipe in blocks, a terminal line by line). One extra copy follows *first*
     at once, as a host retyping after a silence: a damaged line end leaves the
     helper waiting for the rest of its line.
+
+    Returns the exit status, the events parsed from the engine's output and
+    the bytes it read from the terminal before it exited: everything typed
+    but what is still unread behind it, found by typing END once it is gone
+    and reading the terminal up to END (a terminal in canonical mode hands a
+    reader one line per read, so the engine read no further than the line
+    its DONE answered).
     """
     argv = [*awk, "-f", str(AWK), "--", "lava-test", TOKEN, file, *op_args]
     master, slave = os.openpty()
@@ -113,10 +135,9 @@ def serve_tty(awk: list[str], op_args: list[bytes], first: bytes, reply: bytes, 
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     env = dict(os.environ, LC_ALL="C")
     proc = subprocess.Popen(argv, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    os.close(slave)
-    os.set_blocking(master, False)
+    os.set_blocking(master, False)  # (not slave: the engine's stdin shares its file status flags)
     out = proc.stdout.fileno()
-    parser, events, pending = MarkerParser(), [], bytearray(first + reply)
+    parser, events, pending, typed = MarkerParser(), [], bytearray(first + reply), bytearray()
     deadline = time.monotonic() + 10
     try:
         while True:
@@ -127,9 +148,11 @@ def serve_tty(awk: list[str], op_args: list[bytes], first: bytes, reply: bytes, 
             readable, writable, _ = select.select([out], [master] if pending else [], [], remaining)
             if writable:
                 try:
-                    del pending[: os.write(master, pending[:512])]
+                    written = os.write(master, pending[:512])
                 except BlockingIOError:
-                    pass
+                    written = 0
+                typed += pending[:written]
+                del pending[:written]
             if readable:
                 data = os.read(out, 65536)
                 if not data:
@@ -139,8 +162,18 @@ def serve_tty(awk: list[str], op_args: list[bytes], first: bytes, reply: bytes, 
                     events.append(event)
                     if isinstance(event, ResendRequest):
                         pending += reply
-        return proc.wait(timeout=10), events
+        rc = proc.wait(timeout=10)
+        os.write(master, END)
+        unread = bytearray()
+        while not unread.endswith(END):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([slave], [], [], remaining)[0]:
+                raise AssertionError(f"END not read back; unread: {bytes(unread)!r}")
+            unread += os.read(slave, 65536)
+        assert typed.endswith(unread[: -len(END)])
+        return rc, events, bytes(typed[: len(typed) - len(unread) + len(END)])
     finally:
+        os.close(slave)
         os.close(master)
         proc.stdout.close()
         proc.stderr.close()
@@ -162,11 +195,18 @@ def test_engine_any_single_byte_damage_is_caught_and_recovered(awk, tmp_path, va
     pos = int(where * len(reply))
     assume(reply[pos] ^ xor not in TTY_ACTS)
     damaged = reply[:pos] + bytes([reply[pos] ^ xor]) + reply[pos + 1 :]
-    rc, events = serve_tty(awk, [b"WAIT", b"w"], damaged, reply, str(cache))
+    rc, events, read = serve_tty(awk, [b"WAIT", b"w"], damaged, reply, str(cache))
     assert rc == 0
     assert cache.read_bytes() == b"d:k=" + value + b"\n"  # never the damaged bytes
     assert isinstance(events[0], WaitRequest)
-    assert all(isinstance(e, ResendRequest) and e.token == TOKEN for e in events[1:])
+    assert all(isinstance(e, ResendRequest) and e.token == TOKEN for e in events[1:-1])
+    assert events[-1] == DONE  # once, after every RESEND
+    # ... and only once a good copy had arrived: the engine read the damaged copy and then
+    # whole good copies, the last of them the one it took (with ICRNL, a line end
+    # damaged into CR is no damage at all: the terminal delivers that copy intact).
+    copies = (len(read) - len(damaged)) // len(reply)
+    intact = damaged.replace(b"\r", b"\n") == reply
+    assert read == damaged + reply * copies and (copies >= 1 or intact), (copies, read[len(damaged) :])
 
 
 def test_engine_nack_reason_is_decoded(awk):
@@ -175,6 +215,7 @@ def test_engine_nack_reason_is_decoded(awk):
     done = engine(awk, [b"SYNC", b"m"], reply)
     assert done.returncode == 1
     assert done.stderr == f"lava-test: {reason}\n".encode()
+    assert done.stdout == marker("SYNC", "m") + marker("DONE")  # a nack is a whole reply too
 
 
 def test_engine_malformed_reply_body_is_refused_and_cache_kept(awk, tmp_path):
@@ -186,6 +227,7 @@ def test_engine_malformed_reply_body_is_refused_and_cache_kept(awk, tmp_path):
         done = engine(awk, [b"WAIT", b"w"], line.encode(), str(cache))
         assert done.returncode == 1, body
         assert done.stderr.startswith(b"lava-test: "), body
+        assert done.stdout == marker("WAIT", "w") + marker("DONE"), body  # intact, received, then refused
         assert cache.read_bytes() == b"keep\n"
 
 

@@ -74,6 +74,37 @@ def read(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def done_marker(token: str) -> bytes:
+    """The marker a helper prints once it holds the whole, intact reply to *token*."""
+    head = b"SERIALSYNC1 %s DONE" % token.encode()
+    return b"<%s %s>" % (head, wire.checksum(head))
+
+
+def assert_confirmed(result, *calls, max_line: int = 1000) -> None:
+    """Each call, a (request, reply) pair, ended with exactly one DONE for its token.
+
+    The DONE is the last marker the helper printed for its token (after its
+    request, any reprint of it after a RETRY line and any RESEND), and every
+    line of the reply, as typed undamaged, was echoed on the console in order
+    between the marker before it and the DONE: no DONE before the whole good
+    copy had arrived, and only one.
+    """
+    console = result.console
+    assert result.confirmed == [request.token for request, _ in calls]
+    for request, reply in calls:
+        done = done_marker(request.token)
+        assert console.count(done) == 1, console
+        prefix = b"<SERIALSYNC1 %s " % request.token.encode()
+        ours = [m for m in MARKER_RE.finditer(console) if m.group().startswith(prefix)]
+        assert len(ours) >= 2 and ours[-1].group() == done, [m.group() for m in ours]
+        at = ours[-2].end()  # the request (or the last RESEND) before it
+        for line in encode_reply(request, reply, max_line=max_line).split(b"\n")[:-1]:
+            at = console.find(line, at)
+            assert at != -1, (line, console)
+            at += len(line)
+        assert at < ours[-1].start()
+
+
 def decode_enc(data: bytes) -> list[tuple[str, str, bytes]]:
     """The .enc sidecar: one dev:key=ENCODED line per pair, decoded byte-exact."""
     out = []
@@ -97,11 +128,12 @@ def test_helpers_sync_prints_one_marker_and_exits_0_on_ok(board):
     assert TOKEN_RE.match(request.token)
     boot = Path("/proc/sys/kernel/random/boot_id").read_text()[:8]
     assert request.token.split(".")[0] == boot
-    markers = MARKER_RE.findall(result.console)
-    assert len(markers) == 1
-    head, _, crc = markers[0][1:-1].rpartition(b" ")
+    marker, done = MARKER_RE.findall(result.console)  # the request, then DONE once the reply was in
+    head, _, crc = marker[1:-1].rpartition(b" ")
     assert head == b"SERIALSYNC1 " + request.token.encode() + b" SYNC boot-done"
     assert wire.checksum(head) == crc
+    assert done == done_marker(request.token)
+    assert_confirmed(result, (request, Ack()))
 
 
 def test_helpers_send_data_arrives_as_given(board):
@@ -111,6 +143,7 @@ def test_helpers_send_data_arrives_as_given(board):
     assert isinstance(request, SendRequest)
     assert request.message_id == "ipv4"
     assert request.data == (("ip", b"10.0.0.2"), ("note", b"two words"), ("empty", b""))
+    assert_confirmed(result, (request, Ack()))
 
 
 def test_helpers_send_without_data(board):
@@ -118,12 +151,15 @@ def test_helpers_send_without_data(board):
     assert result.rc == 0
     [request] = result.requests
     assert (request.message_id, request.data) == ("ready", ())
+    assert_confirmed(result, (request, Ack()))
 
 
 def test_helpers_each_call_has_its_own_token(board):
     first = board.run("lava-sync a\n", answer_with(Ack()))
     second = board.run("lava-sync a\n", answer_with(Ack()))
     assert first.requests[0].token != second.requests[0].token
+    assert_confirmed(first, (first.requests[0], Ack()))
+    assert_confirmed(second, (second.requests[0], Ack()))
 
 
 def test_helpers_wait_replaces_cache_and_enc_sidecar(board, tmp_path):
@@ -137,6 +173,7 @@ def test_helpers_wait_replaces_cache_and_enc_sidecar(board, tmp_path):
     assert isinstance(request, WaitRequest) and request.message_id == "ipv4"
     assert read(cache) == b"dev2:ip=10.0.0.2\ndev2:note=two words\ndev3:ip=10.0.0.3\n"
     assert read(tmp_path / "cache.txt.enc") == b"dev2:ip=10.0.0.2\ndev2:note=two%20words\ndev3:ip=10.0.0.3\n"
+    assert_confirmed(result, (request, reply))
 
 
 def test_helpers_wait_all_with_and_without_role(board, tmp_path):
@@ -148,10 +185,12 @@ def test_helpers_wait_all_with_and_without_role(board, tmp_path):
     assert (request.message_id, request.role) == ("ready", "client")
     assert read(tmp_path / "cache.txt") == b"dev1:ready=yes\ndev3:ready=yes\n"
     assert read(tmp_path / "cache.txt.enc") == b"dev1:ready=yes\ndev3:ready=yes\n"
+    assert_confirmed(result, (request, reply))
 
     result = board.run("lava-wait-all done\n", answer_with(WaitComplete({})))
     assert result.rc == 0
     assert (result.requests[0].message_id, result.requests[0].role) == ("done", None)
+    assert_confirmed(result, (result.requests[0], WaitComplete({})))
     assert read(tmp_path / "cache.txt") == b""  # replaced: no pairs
     assert read(tmp_path / "cache.txt.enc") == b""
 
@@ -161,10 +200,12 @@ def test_helpers_message_id_of_every_allowed_character(board):
     result = board.run(b"lava-sync " + quote(message_id.encode()) + b"\n", answer_with(Ack()))
     assert result.rc == 0
     assert result.requests[0].message_id == message_id
+    assert_confirmed(result, (result.requests[0], Ack()))
     long_id = "x" * 128
     result = board.run(f"lava-wait {long_id}\n", answer_with(WaitComplete({})))
     assert result.rc == 0
     assert result.requests[0].message_id == long_id
+    assert_confirmed(result, (result.requests[0], WaitComplete({})))
 
 
 # --- nack, EOF, usage ------------------------------------------------------------------------------
@@ -182,12 +223,15 @@ def test_helpers_nack_exits_1_with_reason_on_stderr(board, tmp_path, helper):
     assert read(tmp_path / "err") == f"{helper}: {REASON}\n".encode()
     assert read(cache) == b"keep\n"  # a nack does not touch the cache
     assert not (tmp_path / "cache.txt.enc").exists()
+    assert_confirmed(result, (result.requests[0], Nack(REASON)))  # a whole reply, if a nack
 
 
 def test_helpers_console_closed_exits_1(board, tmp_path):
     result = board.run(f"lava-sync x </dev/null 2>{tmp_path}/err\n")
     assert result.rc == 1
     assert read(tmp_path / "err") == b"lava-sync: console closed before the reply arrived\n"
+    assert result.confirmed == []  # no reply, no DONE
+    assert b" DONE " not in result.console
 
 
 USAGE_ERRORS = [
@@ -226,6 +270,7 @@ def test_helpers_usage_errors_exit_2_without_a_marker(board, tmp_path):
     )
     result = board.run(script)
     assert result.requests == []
+    assert result.confirmed == []
     assert MARKER_RE.search(result.console) is None
     for i, (cmd, what) in enumerate(USAGE_ERRORS):
         helper = cmd.split()[0]
@@ -271,6 +316,8 @@ def test_helpers_group_role_self_read_the_group_file(board, tmp_path):
     result = board.run(group_script(tmp_path))
     assert result.rc == 1  # lava-group nosuch
     assert result.requests == []  # the file is there: nothing asked over the console
+    assert result.confirmed == []
+    assert MARKER_RE.search(result.console) is None
     check_group_outputs(tmp_path)
 
 
@@ -279,16 +326,21 @@ def test_helpers_group_file_is_fetched_once_with_group_request(board, tmp_path):
     assert result.rc == 1
     assert [type(r) for r in result.requests] == [GroupRequest]
     assert read(tmp_path / "group.txt") == GROUP_TEXT
-    check_group_outputs(tmp_path)
+    assert_confirmed(result, (result.requests[0], GroupInfo(GROUP_TEXT)))  # marker and DONE on /dev/tty
+    check_group_outputs(tmp_path)  # stdout and stderr exactly as before: the helpers' own output only
 
 
 @pytest.mark.parametrize("helper, expected", [("lava-self", b"dev2"), ("lava-role", b"client")])
 def test_helpers_group_request_with_stdout_on_the_console(board, tmp_path, helper, expected):
     result = board.run(f"{helper}\n", answer_with(GroupInfo(GROUP_TEXT)))
     assert result.rc == 0
-    assert isinstance(result.requests[0], GroupRequest)
+    [request] = result.requests
+    assert isinstance(request, GroupRequest)
+    assert_confirmed(result, (request, GroupInfo(GROUP_TEXT)))
+    # stdout is the console: after the reply's echo come the DONE marker, then the answer, nothing else
     reply_end = result.console.rindex(b"#SERIALSYNC1 ")
-    assert result.console[reply_end:].split(b"\r\n")[1] == expected
+    last_line = encode_reply(request, GroupInfo(GROUP_TEXT)).split(b"\n")[-2]
+    assert result.console[reply_end:] == last_line + b"\r\n" + done_marker(request.token) + b"\r\n" + expected + b"\r\n"
 
 
 def test_helpers_group_request_from_command_substitution(board, tmp_path):
@@ -296,7 +348,8 @@ def test_helpers_group_request_from_command_substitution(board, tmp_path):
         f"me=$(lava-self) && printf '%s\\n' \"$me\" >{tmp_path}/me\n", answer_with(GroupInfo(GROUP_TEXT))
     )
     assert result.rc == 0
-    assert read(tmp_path / "me") == b"dev2\n"
+    assert read(tmp_path / "me") == b"dev2\n"  # marker and DONE went to stderr, the console
+    assert_confirmed(result, (result.requests[0], GroupInfo(GROUP_TEXT)))
 
 
 def test_helpers_group_request_nack(board, tmp_path):
@@ -304,12 +357,14 @@ def test_helpers_group_request_nack(board, tmp_path):
     assert result.rc == 1
     assert read(tmp_path / "err") == b"lava-role: no group known for this board\n"
     assert not (tmp_path / "group.txt").exists()
+    assert_confirmed(result, (result.requests[0], Nack("no group known for this board")))
 
 
 def test_helpers_role_of_a_device_not_in_the_group(board, tmp_path):
     (tmp_path / "group.txt").write_bytes(b"self devX\nmember dev1 server\n")
     result = board.run(f"lava-role 2>{tmp_path}/err\n")
     assert result.rc == 1
+    assert result.requests == [] and result.confirmed == []
     assert read(tmp_path / "err").startswith(b"lava-role: devX has no role")
 
 
@@ -323,6 +378,7 @@ def test_helpers_send_nasty_values_byte_exact(board, tmp_path):
     first, second = result.requests
     assert first.data == tuple((f"k{i}", value) for i, value in enumerate(NASTY))
     assert second.data == (("big", BIG),)
+    assert_confirmed(result, (first, Ack()), (second, Ack()))
     for canary in CANARIES:
         assert not (tmp_path / canary).exists()
 
@@ -334,6 +390,7 @@ def wait_nasty(board, tmp_path, *, mangle=None, script="lava-wait nasty\n"):
     }
     result = board.run(script, answer_with(WaitComplete(data)), max_line=200, mangle=mangle)
     assert result.rc == 0
+    assert_confirmed(result, (result.requests[0], WaitComplete(data)), max_line=200)
     pairs = [(dev, key, value) for dev, items in data.items() for key, value in items.items()]
     assert decode_enc(read(tmp_path / "cache.txt.enc")) == pairs
     assert read(tmp_path / "cache.txt") == b"".join(b"%s:%s=%s\n" % (d.encode(), k.encode(), v) for d, k, v in pairs)
@@ -392,6 +449,9 @@ def test_helpers_damaged_reply_part_is_asked_again(board, tmp_path, mangle):
         wait.token.encode(),
         wire.checksum(b"SERIALSYNC1 %s RESEND" % wait.token.encode()),
     )
+    # the damaged copy got no DONE: only the good copy typed after the last RESEND did (wait_nasty)
+    assert markers[-1] == done_marker(wait.token)
+    assert set(markers[1:-1]) == {markers[1]}
 
 
 def test_helpers_ignore_other_lines_and_other_tokens(board, tmp_path):
@@ -405,6 +465,7 @@ def test_helpers_ignore_other_lines_and_other_tokens(board, tmp_path):
     assert result.rc == 0
     assert len(result.requests) == 1
     assert read(tmp_path / "cache.txt") == b"d:k=v\n"
+    assert_confirmed(result, (result.requests[0], WaitComplete({"d": {"k": b"v"}})))  # only its own token
 
 
 def test_helpers_crlf_reply_lines_with_icrnl_off(board, tmp_path):
@@ -413,6 +474,7 @@ def test_helpers_crlf_reply_lines_with_icrnl_off(board, tmp_path):
     result = board.run(script, answer_with(WaitComplete({"d": {"k": b"a b"}})), mangle=crlf)
     assert result.rc == 0
     assert read(tmp_path / "cache.txt") == b"d:k=a b\n"
+    assert_confirmed(result, (result.requests[0], WaitComplete({"d": {"k": b"a b"}})))
 
 
 def test_helpers_retry_line_prints_the_same_marker_again(board):
@@ -428,8 +490,12 @@ def test_helpers_retry_line_prints_the_same_marker_again(board):
     result = board.run("lava-sync again\n", answer)
     assert result.rc == 0
     assert len(seen) == 2 and seen[0] == seen[1]
-    first, second = MARKER_RE.findall(result.console)
+    markers = list(MARKER_RE.finditer(result.console))
+    first, second, done = (m.group() for m in markers)
     assert first == second
+    assert markers[0].end() < result.console.index(wire.SS_RETRY_LINE.rstrip(b"\n")) < markers[1].start()
+    assert done == done_marker(seen[0].token)
+    assert_confirmed(result, (seen[0], Ack()))
 
 
 # --- inert when no helper reads -------------------------------------------------------------------
@@ -449,5 +515,7 @@ def test_helpers_reply_typed_at_the_prompt_is_inert(board, tmp_path):
     result = board.run("printf 'still here\\n'\n")
     assert result.rc == 0
     assert b"still here" in result.console
+    assert result.requests == [] and result.confirmed == []  # nothing read the replies: no DONE
+    assert MARKER_RE.search(result.console) is None
     for canary in CANARIES:
         assert not (tmp_path / canary).exists()

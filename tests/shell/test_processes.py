@@ -43,6 +43,7 @@ def test_processes_one_call_forks_little(tmp_path, install_for, host_for, shell,
     child.close()
     assert child.exitstatus == 0, bytes(host.out)
     assert len(host.requests) == 1
+    assert host.confirmed == [host.requests[0].token]  # one DONE, for its own reply
     text = trace.read_text()
     if "ptrace" in text and "Operation not permitted" in text:
         pytest.skip("ptrace is not permitted here")

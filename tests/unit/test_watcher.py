@@ -58,7 +58,7 @@ def test_watcher_timed_out_wait_types_a_nack_naming_the_missing_devices():
 def test_watcher_keeps_reading_while_a_call_is_pending():
     coordinator = group("dev1", "dev2")
     board = MemoryTransport()
-    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10)
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10, ack_timeout=60)
     watcher.feed(marker("t.1", "WAIT", "later"))
     assert watcher.pending() == 1
     # The same console keeps being serviced while the wait blocks.
@@ -73,7 +73,7 @@ def test_watcher_keeps_reading_while_a_call_is_pending():
 def test_watcher_retransmitted_request_is_served_once_and_answered_again():
     coordinator = group("dev1", "dev2")
     board = MemoryTransport()
-    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10)
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=10, ack_timeout=60)
     watcher.feed(marker("t.5", "SYNC", "go"))
     watcher.feed(marker("t.5", "SYNC", "go"))  # printed again after a RETRY: still one arrival
     other = threading.Thread(target=coordinator.sync, args=("dev2", "go", Deadline.after(10)))
@@ -93,7 +93,7 @@ def test_watcher_retransmitted_request_is_served_once_and_answered_again():
 
 def test_watcher_damaged_marker_asks_the_board_to_print_it_again():
     board = MemoryTransport()
-    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, ack_timeout=60)
     good = marker("t.7", "SEND", "m", "k=v")
     watcher.feed(good[:15] + b"[ 5.1] kernel says hi\r\n" + good[15:])
     assert watcher.flush(5)
@@ -105,7 +105,7 @@ def test_watcher_damaged_marker_asks_the_board_to_print_it_again():
 
 def test_watcher_resend_types_the_same_reply_again():
     board = MemoryTransport()
-    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, ack_timeout=60)
     watcher.feed(marker("t.8", "GROUP"))
     assert watcher.flush(5)
     first = bytes(board.tx)
@@ -118,10 +118,44 @@ def test_watcher_resend_types_the_same_reply_again():
 
 def test_watcher_invalid_request_gets_a_nack_with_the_reason():
     board = MemoryTransport()
-    watcher = Watcher("dev1", group("dev1", "dev2"), board.write)
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, ack_timeout=60)
     watcher.feed(marker("t.9", "WAIT_ALL", "m", "no/such/role"))
     reply = reply_for(board, "t.9")
     assert isinstance(reply, Nack) and "role" in reply.reason
     watcher.feed(marker("t.10", "WAIT_ALL", "m", "nosuchrole"))
     reply = reply_for(board, "t.10")
     assert isinstance(reply, Nack) and "nosuchrole" in reply.reason
+
+
+def test_watcher_retypes_a_reply_until_the_helper_confirms_it():
+    coordinator = group("dev1", "dev2")
+    board = MemoryTransport()
+    watcher = Watcher("dev1", coordinator, board.write, ack_timeout=0.05)
+    coordinator.send("dev2", "m", {"k": b"v"})
+    watcher.feed(marker("t.20", "WAIT", "m"))
+    assert watcher.wait_idle(5)
+    first = reply_for(board, "t.20", kind=WaitRequest)
+    assert first == WaitComplete({"dev2": {"k": b"v"}})
+    copy = bytes(board.tx)
+    # The helper never said DONE (its reply was lost): the same reply is typed again.
+    assert board.wait_written(lambda tx: tx.count(copy) >= 2, 5)
+    assert watcher.unconfirmed() == ["t.20"]
+    watcher.feed(marker("t.20", "DONE"))
+    assert watcher.unconfirmed() == []
+    watcher.close()
+
+
+def test_watcher_repeats_the_retry_line_until_an_intact_marker_arrives():
+    board = MemoryTransport()
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, ack_timeout=0.05)
+    good = marker("t.21", "SYNC", "go")
+    watcher.feed(good[:20] + b"XX" + good[22:])
+    # The retry line itself may be lost on the wire: it is typed again, a bounded number of times.
+    assert board.wait_written(lambda tx: tx.count(wire.SS_RETRY_LINE) >= 3, 5)
+    # The board prints it again, intact: it is served.
+    other = threading.Thread(target=watcher.coordinator.sync, args=("dev2", "go", Deadline.after(10)))
+    other.start()
+    watcher.feed(good)
+    other.join(10)
+    assert reply_for(board, "t.21") == Ack()
+    watcher.close()

@@ -79,7 +79,16 @@ function ss_init(    i, c, hi, lo, up, low, safechars) {
 }
 
 # One line, one write: nothing else on the console can get into its middle.
+# A marker goes to the console. With SERIALSYNC_KMSG set (by the helper, only
+# when /dev/kmsg is writable) it goes through the kernel log at level 0
+# instead: the kernel prints a log line whole, so its own messages can
+# never split it. Long markers exceed a kernel log line and go to stdout.
 function say(line) {
+    if (ENVIRON["SERIALSYNC_KMSG"] == "/dev/kmsg" && length(line) < 900) {
+        printf "<0>%s\n", line > "/dev/kmsg"
+        close("/dev/kmsg")
+        return
+    }
     printf "%s\n", line
     fflush()
 }

@@ -1,10 +1,11 @@
-"""Command line: `serialsync run | demo | helpers`. Argument handling only."""
+"""Command line: `serialsync run | demo | helpers | install-helpers`. Argument handling only."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import tempfile
 import threading
 import time
 from importlib import resources
@@ -13,9 +14,13 @@ from typing import TextIO
 
 from . import __version__
 from ._resources import helpers_dir
+from .console import ConsoleSession
 from .errors import JobConfigError, SerialsyncError
+from .install import DEFAULT_DIR, install_helpers
 from .job import JobResult, Reporter, load_job, parse_job, run_job
 from .job.model import Device, Job
+from .job.run import wait_ready
+from .transports import open_transport
 from .watcher import CallRecord
 
 EXIT_FAILED = 1  # a device failed
@@ -77,6 +82,20 @@ def _run(job: Job, outdir: Path, quiet: bool) -> int:
     return 0 if result.passed else EXIT_FAILED
 
 
+def _install(spec: str, directory: str, timeout: float) -> int:
+    with tempfile.TemporaryDirectory(prefix="serialsync-") as workdir:
+        transport = open_transport(spec, workdir=Path(workdir))
+        try:
+            session = ConsoleSession(transport, timeout=timeout)
+            wait_ready(session, timeout)
+            for item in install_helpers(session, directory=directory, timeout=timeout):
+                print(f"{item.path}  {item.size} bytes  cksum {item.cksum}  (typed {item.attempts}x)")
+        finally:
+            transport.close()
+    print(f"helpers installed; on the board: export PATH={directory}:$PATH")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="serialsync", description="LAVA MultiNode over serial consoles.")
     parser.add_argument("--version", action="version", version=f"serialsync {__version__}")
@@ -92,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("-o", "--output", type=Path, default=Path("serialsync-out/demo"))
     demo.add_argument("-q", "--quiet", action="store_true")
     sub.add_parser("helpers", help="print the directory holding the board-side helpers")
+    install = sub.add_parser(
+        "install-helpers", help="type the helpers onto a board through its console and verify them there"
+    )
+    install.add_argument("connection", help="the board's connection spec, as in a job file")
+    install.add_argument("--dir", default=DEFAULT_DIR, help=f"where on the board (default {DEFAULT_DIR})")
+    install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
     args = parser.parse_args(argv)
     level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "helpers":
             print(helpers_dir())
             return 0
+        if args.command == "install-helpers":
+            return _install(args.connection, args.dir, args.timeout)
         if args.command == "demo":
             text = resources.files("serialsync").joinpath("examples/demo.yaml").read_text(encoding="utf-8")
             return _run(parse_job(text, source="demo.yaml"), args.output, args.quiet)

@@ -17,7 +17,8 @@ ALLOWED = {
     "transports": {"errors", "_time", "_resources"},
     "watcher": {"errors", "_time", "protocol", "coordinator", "transports"},
     "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
-    "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console"},
+    "install": {"errors", "_resources"},
+    "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
     "cli": {
         "__init__",
         "errors",
@@ -28,6 +29,7 @@ ALLOWED = {
         "transports",
         "watcher",
         "console",
+        "install",
         "job",
     },
     "__init__": {"errors"},

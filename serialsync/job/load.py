@@ -150,7 +150,7 @@ def _seconds(node: yaml.Node | None, field: str, problems: _Problems) -> float |
 def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:
     if node is None:
         return Timeouts()
-    fields = _mapping(node, "timeouts", {"job", "step", "call"}, set(), problems)
+    fields = _mapping(node, "timeouts", {"job", "boot", "step", "call"}, set(), problems)
     values = {k: _seconds(v, f"timeouts.{k}", problems) for k, v in fields.items()}
     return Timeouts(**{k: v for k, v in values.items() if v is not None})
 
@@ -166,7 +166,11 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
     for index, item in enumerate(node.value):
         where = f"devices[{index}]"
         fields = _mapping(
-            item, where, {"name", "role", "connection", "pacing", "character_delay"}, {"name", "role"}, problems
+            item,
+            where,
+            {"name", "role", "connection", "pacing", "character_delay", "install_helpers", "kmsg"},
+            {"name", "role"},
+            problems,
         )
         name = _name(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
         role = _name(fields.get("role"), f"{where}.role", problems) if "role" in fields else ""
@@ -194,7 +198,17 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
                 problems.add(fields["pacing"], f"{where}.pacing", "expected none, fixed or echo")
             elif pacing == "fixed" and not delay:
                 problems.add(fields["pacing"], f"{where}.pacing", "fixed pacing needs character_delay (ms)")
-        devices.append(Device(name=name, role=role, connection=connection, pacing=pacing, character_delay=delay))
+        flags = {}
+        for flag in ("install_helpers", "kmsg"):
+            if flag in fields:
+                value = _construct(fields[flag])
+                if not isinstance(value, bool):
+                    problems.add(fields[flag], f"{where}.{flag}", "expected true or false")
+                else:
+                    flags[flag] = value
+        devices.append(
+            Device(name=name, role=role, connection=connection, pacing=pacing, character_delay=delay, **flags)
+        )
     return devices
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Timeouts:
     job: float = 3600.0  # the whole job
+    boot: float = 120.0  # until the board's shell answers
     step: float = 600.0  # one shell step
     call: float = 300.0  # one multinode call (lava-sync, lava-wait, ...)
 
@@ -19,6 +20,8 @@ class Device:
     connection: str = "simulated"
     pacing: str = "none"  # none | fixed | echo: how bytes are typed into the board
     character_delay: float = 0.0  # seconds between typed characters (pacing: fixed)
+    install_helpers: bool = False  # type the helpers onto a board whose image lacks them
+    kmsg: bool = False  # helpers print markers through /dev/kmsg (the console must be the kernel's)
 
 
 @dataclass(frozen=True)

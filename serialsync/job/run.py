@@ -23,13 +23,14 @@ from .._time import Deadline
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..errors import SerialsyncError
+from ..install import DEFAULT_DIR, install_helpers
 from ..protocol import wire
 from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import CallRecord, Watcher
 from .model import Device, Job
 
-READY_TIMEOUT = 30.0
+READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 OUTPUT_TAIL = 2000  # bytes of a failed step's output kept in the results
 
 
@@ -155,7 +156,13 @@ def _run_device(
                 )
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)
                 reporter.device_event(device, f"connected ({device.connection})")
-                _wait_ready(session, min(READY_TIMEOUT, deadline.remaining))
+                wait_ready(session, min(job.timeouts.boot, deadline.remaining))
+                if not device.connection.startswith("simulated"):
+                    _prepare_console(session, device, reporter)
+                if device.install_helpers:
+                    files = install_helpers(session, timeout=min(job.timeouts.step, deadline.remaining))
+                    reporter.device_event(device, f"helpers installed ({len(files)} files, checksums verified)")
+                    _run_command(session, f"export PATH={DEFAULT_DIR}:$PATH", job.timeouts.step)
                 steps = job.steps_of(device)
                 for index, command in enumerate(steps, 1):
                     reporter.device_event(device, f"step {index}/{len(steps)}: {command.splitlines()[0]}")
@@ -187,10 +194,36 @@ def _run_device(
         reporter.device_event(device, verdict)
 
 
-def _wait_ready(session: ConsoleSession, timeout: float) -> None:
-    # Split quotes: the echo of the typed line cannot match the output.
-    session.sendline("echo __SS''READY__")
-    session.expect(rb"__SSREADY__", timeout=timeout)
+def wait_ready(session: ConsoleSession, timeout: float) -> None:
+    """Until the board's shell answers; a board still booting loses what is typed, so ask again."""
+    deadline = Deadline.after(timeout)
+    while True:
+        # Split quotes: the echo of the typed line cannot match the output.
+        session.sendline("echo __SS''READY__")
+        try:
+            session.expect(rb"__SSREADY__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
+            return
+        except pexpect.TIMEOUT:
+            if deadline.expired:
+                raise
+
+
+def _run_command(session: ConsoleSession, command: str, timeout: float) -> tuple[int, str]:
+    """A host-side command on the board's shell: (exit status, output)."""
+    session.sendline(f"{command}; printf '__SS%s_%d__\\n' HOST \"$?\"")
+    session.expect(rb"__SSHOST_(\d+)__", timeout=timeout)
+    return int(session.match.group(1)), bytes(session.before).decode("utf-8", "replace")
+
+
+def _prepare_console(session: ConsoleSession, device: Device, reporter: Reporter) -> None:
+    """Make a real board's console predictable: wide, no history expansion, kernel quiet."""
+    _run_command(session, "stty cols 4000 2>/dev/null; set +H 2>/dev/null; PS2=''", 30)
+    status, output = _run_command(session, "dmesg -n 1 2>/dev/null; cat /proc/sys/kernel/printk", 30)
+    levels = output.split()[-4:] if status == 0 else []
+    if not levels or not levels[0].isdigit() or int(levels[0]) > 1:
+        reporter.device_event(device, f"warning: kernel console log level not lowered ({' '.join(levels) or '?'})")
+    if device.kmsg:
+        _run_command(session, "export SERIALSYNC_KMSG=1", 30)
 
 
 def _run_step(session: ConsoleSession, index: int, command: str, timeout: float) -> StepResult:

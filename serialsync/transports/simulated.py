@@ -28,7 +28,15 @@ PROMPT = "board$ "
 
 
 class SimulatedBoard(PtyProcessTransport):
-    def __init__(self, *, workdir: Path, shell: str = "sh", group_text: bytes | None = None, spec: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        shell: str = "sh",
+        group_text: bytes | None = None,
+        spec: str = "",
+        helpers: bool = True,
+    ) -> None:
         if shell not in SHELLS:
             raise TransportError(f"{spec or shell}: unknown shell {shell!r} (known: {', '.join(SHELLS)})")
         argv = SHELLS[shell]
@@ -38,11 +46,12 @@ class SimulatedBoard(PtyProcessTransport):
         self.workdir = workdir
         bindir = workdir / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
-        for source in helper_files():
+        # helpers=False: a board whose image has no helpers (they get typed in).
+        for source in helper_files() if helpers else []:
             target = bindir / source.name
             shutil.copyfile(source, target)
             target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        path = [str(bindir)]
+        path = [str(bindir)] if helpers else []
         if shell == "busybox":
             path.append(str(_busybox_applets(workdir / "busybox-bin")))
         path.append(os.environ.get("PATH", "/usr/bin:/bin"))

@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/serialsync demo
 
+bench: $(VENV)/.installed
+	$(BIN)/python -m benchmarks
+
 test: $(VENV)/.installed
 	$(BIN)/ruff check serialsync tests
 	$(BIN)/python -m pytest

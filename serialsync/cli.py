@@ -89,7 +89,7 @@ def _install(spec: str, directory: str, timeout: float) -> int:
             session = ConsoleSession(transport, timeout=timeout)
             wait_ready(session, timeout)
             for item in install_helpers(session, directory=directory, timeout=timeout):
-                print(f"{item.path}  {item.size} bytes  cksum {item.cksum}  (typed {item.attempts}x)")
+                print(f"{item.path}  {item.size} bytes  checksum verified  (typed {item.attempts}x)")
         finally:
             transport.close()
     print(f"helpers installed; on the board: export PATH={directory}:$PATH")

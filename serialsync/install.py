@@ -2,7 +2,7 @@
 
 For a board with no network and no helpers in its image: each file is typed
 as hex lines into a heredoc that one awk decodes, then checked on the board
-with POSIX ``cksum`` against the checksum computed here. Hex keeps what is
+with an awk checksum against the one computed here. Hex keeps what is
 typed free of anything a shell, a tty or the marker watcher would act on.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import shlex
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,15 @@ DEFAULT_DIR = "/tmp/serialsync/bin"
 HEX_PER_LINE = 64  # bytes of file per typed line: 128 characters, far below any line limit
 ATTEMPTS = 3
 
-# Decodes hex lines from stdin into the file named by $1; awk is on any board
-# the helpers can run on, since they need it themselves.
+# Decodes hex lines from stdin into the file named by $1, and checksums a file
+# (Adler-32 as two halves, and its size: no number over 2^31, which busybox
+# awk would print wrongly). awk is on any board the helpers can run on, since
+# they need it themselves; cksum and md5sum are not (busybox may lack them).
+_SUMMER = (
+    "_ss_sum() { LC_ALL=C awk 'BEGIN { for (i = 1; i < 256; i++) o[sprintf(\"%c\", i)] = i; a = 1; b = 0; n = 0 }"
+    " { s = $0 \"\\n\"; n += length(s); for (i = 1; i <= length(s); i++) { a = (a + o[substr(s, i, 1)]) % 65521;"
+    " b = (b + a) % 65521 } } END { printf \"__SSSUM %d %d %d\\n\", b, a, n }' \"$1\"; }"
+)
 _DECODER = (
     "_ss_put() { LC_ALL=C awk 'BEGIN { for (i = 0; i < 256; i++) v[sprintf(\"%02x\", i)] = i }"
     " { for (i = 1; i < length($0); i += 2) printf \"%c\", v[substr($0, i, 2)] }' > \"$1\"; }"
@@ -42,23 +50,14 @@ class InstallError(SerialsyncError):
 class InstalledFile:
     path: str
     size: int
-    cksum: int
+    checksum: str  # "ADLER_HIGH ADLER_LOW SIZE", as computed on the board
     attempts: int
 
 
-def posix_cksum(data: bytes) -> int:
-    """The CRC that POSIX `cksum` prints: CRC-32/CKSUM over the data and its length."""
-    crc = 0
-    length = len(data)
-    tail = bytearray()
-    while length:
-        tail.append(length & 0xFF)
-        length >>= 8
-    for byte in data + bytes(tail):
-        crc ^= byte << 24
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
-    return crc ^ 0xFFFFFFFF
+def board_checksum(data: bytes) -> str:
+    """What _SUMMER prints for a file holding data: Adler-32 halves and the size."""
+    value = zlib.adler32(data) & 0xFFFFFFFF
+    return f"{value >> 16} {value & 0xFFFF} {len(data)}"
 
 
 def _run(session: SpawnBase, command: str, timeout: float) -> tuple[int, bytes]:
@@ -74,12 +73,12 @@ def install_helpers(
     """Type every helper file into *directory* on the board and verify it; returns what was installed."""
     quoted_dir = shlex.quote(directory)
     try:
-        status, output = _run(session, f"mkdir -p {quoted_dir} && {_DECODER}", timeout)
+        status, output = _run(session, f"mkdir -p {quoted_dir} && {_DECODER}; {_SUMMER}", timeout)
         if status != 0:
             raise InstallError(f"cannot create {directory} on the board: {output.decode(errors='replace').strip()}")
         installed = [_install_file(session, path, directory, timeout) for path in helper_files()]
         names = " ".join(shlex.quote(f"{directory}/{name}") for name in HELPER_NAMES)
-        status, output = _run(session, f"chmod 755 {names} && unset -f _ss_put", timeout)
+        status, output = _run(session, f"chmod 755 {names} && unset -f _ss_put _ss_sum", timeout)
         if status != 0:
             raise InstallError(f"cannot make the helpers executable: {output.decode(errors='replace').strip()}")
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
@@ -91,20 +90,21 @@ def install_helpers(
 def _install_file(session: SpawnBase, source: Path, directory: str, timeout: float) -> InstalledFile:
     data = source.read_bytes()
     target = f"{directory}/{source.name}"
-    expected = posix_cksum(data)
+    if not data.endswith(b"\n"):
+        data += b"\n"  # the board's checksum reads lines; every helper file ends with one anyway
+    expected = board_checksum(data)
     hex_lines = [data[i : i + HEX_PER_LINE].hex() for i in range(0, len(data), HEX_PER_LINE)]
     got = ""
     for attempt in range(1, ATTEMPTS + 1):
         body = "\n".join(hex_lines)
         session.sendline(f"_ss_put {shlex.quote(target)} <<'_SS_EOF'\n{body}\n_SS_EOF")
-        pattern = re.compile(rb"(\d+) (\d+) " + re.escape(target.encode()) + rb"\r?\n")
-        status, output = _run(session, f"cksum {shlex.quote(target)}", timeout)
-        found = pattern.search(output)
-        got = found.group(1).decode() + " " + found.group(2).decode() if found else output.decode(errors="replace")
-        if status == 0 and found and int(found.group(1)) == expected and int(found.group(2)) == len(data):
+        status, output = _run(session, f"_ss_sum {shlex.quote(target)}", timeout)
+        found = re.search(rb"__SSSUM (\d+ \d+ \d+)\r?\n", output)
+        got = found.group(1).decode() if found else output.decode(errors="replace").strip()
+        if status == 0 and got == expected:
             return InstalledFile(target, len(data), expected, attempt)
-        log.warning("%s: checksum on the board %r, expected '%d %d'; typing it again", target, got, expected, len(data))
+        log.warning("%s: checksum on the board %r, expected %r; typing it again", target, got, expected)
     raise InstallError(
         f"{target}: the board's copy never matched after {ATTEMPTS} attempts "
-        f"(cksum on the board: {got.strip()!r}, expected '{expected} {len(data)}')"
+        f"(checksum on the board: {got!r}, expected {expected!r})"
     )

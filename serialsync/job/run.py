@@ -195,17 +195,27 @@ def _run_device(
 
 
 def wait_ready(session: ConsoleSession, timeout: float) -> None:
-    """Until the board's shell answers; a board still booting loses what is typed, so ask again."""
+    """Until the board's shell answers.
+
+    A booting board may lose or delay what is typed, so the probe is repeated;
+    once one answers, a last probe makes sure every earlier one queued in the
+    tty has run, so none is left to be read by a helper later.
+    """
     deadline = Deadline.after(timeout)
+    probe = 0
     while True:
+        probe += 1
         # Split quotes: the echo of the typed line cannot match the output.
-        session.sendline("echo __SS''READY__")
+        session.sendline(f"echo __SS''READY{probe}__")
         try:
-            session.expect(rb"__SSREADY__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
-            return
+            session.expect(rb"__SSREADY\d+__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
+            break
         except pexpect.TIMEOUT:
             if deadline.expired:
                 raise
+    if probe > 1:
+        session.sendline("echo __SS''READY0__")
+        session.expect(rb"__SSREADY0__", timeout=max(1.0, deadline.remaining))
 
 
 def _run_command(session: ConsoleSession, command: str, timeout: float) -> tuple[int, str]:
@@ -216,8 +226,22 @@ def _run_command(session: ConsoleSession, command: str, timeout: float) -> tuple
 
 
 def _prepare_console(session: ConsoleSession, device: Device, reporter: Reporter) -> None:
-    """Make a real board's console predictable: wide, no history expansion, kernel quiet."""
-    _run_command(session, "stty cols 4000 2>/dev/null; set +H 2>/dev/null; PS2=''", 30)
+    """Make a real board's console predictable: no line editing, wide, no history expansion, kernel quiet."""
+    # Short lines first: a line editor still wraps at 80 columns. Without echo,
+    # busybox's shell reads plain lines: no editing, no ESC[6n, 4095-byte lines.
+    # Echo pacing needs the echo, so then only the terminal is widened.
+    _run_command(session, "stty cols 4000" if device.pacing == "echo" else "stty -echo", 30)
+    # A line editor may swallow what is typed while it changes mode: resynchronise.
+    wait_ready(session, 30)
+    # `set +H` alone would abort the line on shells without history expansion.
+    # The cache path the helpers use by default, named as on simulated boards,
+    # so that one job file's steps work on both.
+    _run_command(
+        session,
+        "case $- in *H*) set +H ;; esac; PS2=''; "
+        "export LAVA_MULTI_NODE_CACHE=${LAVA_MULTI_NODE_CACHE:-/tmp/lava_multi_node_cache.txt}",
+        30,
+    )
     status, output = _run_command(session, "dmesg -n 1 2>/dev/null; cat /proc/sys/kernel/printk", 30)
     levels = output.split()[-4:] if status == 0 else []
     if not levels or not levels[0].isdigit() or int(levels[0]) > 1:

@@ -1,40 +1,288 @@
 """Byte pipes to a board's console, opened from a connection spec.
 
 Imports errors and _time only; knows nothing of markers or groups.
+
+A connection spec is what a job file's ``connection:`` (or the command line)
+says. The forms, parsed strictly in the style of pyserial's ``from_url``
+(unknown, repeated or malformed options are errors that quote SPEC_HELP):
+
+``/dev/ttyUSB0[?OPTIONS]``
+    A local serial device: any absolute path to a tty, e.g.
+    ``/dev/serial/by-id/usb-FTDI_...``. Options:
+
+    - ``baud=115200``  line speed.
+    - ``exclusive=1``  lock the port (flock, plus TIOCEXCL for non-root
+      openers): a second opener gets an error naming the device. ``0`` shares it.
+    - ``reopen=30``    seconds to keep trying to reopen the same path when
+      the device vanishes (a USB adapter re-enumerating while its board power
+      cycles). The gap is logged, since a marker may have been lost in it.
+      ``0``: the console ends (EOF) when the device goes.
+    - ``rtscts=0``, ``xonxoff=0``  hardware / software flow control.
+
+``socket://HOST:PORT``
+    A raw TCP console (ser2net ``tcp``/``raw``, ``qemu -serial tcp:...``),
+    through pyserial's URL handler, with TCP_NODELAY set. No options.
+
+``rfc2217://HOST:PORT[?OPTIONS]``
+    An RFC 2217 console server (ser2net ``telnet(rfc2217)``), through
+    pyserial. ``baud=115200`` is asked of the server; pyserial's own options
+    pass through: ``ign_set_control`` (do not wait for SET_CONTROL answers:
+    needed for ser2net serving a pty), ``poll_modem``, ``timeout=3`` (seconds
+    for option negotiation). pyserial's ``logging=`` is refused: it calls
+    logging.basicConfig() on the host program's root logger; configure the
+    ``pySerial.rfc2217`` logger instead.
+
+``cmd:COMMAND [ARGS...]`` (or ``command:...``)
+    A console client run on a pty (``telnet 127.0.0.1 7001``,
+    ``conmux-console board``, ``qemu-system-x86_64 ... -serial stdio``). The
+    text is split like a POSIX shell would (shlex) but no shell runs it. The
+    pty is raw, so bytes pass unchanged both ways. EOF when the command exits.
+
+``simulated[:sh|dash|bash|busybox]``
+    A POSIX shell on this host with the DUT helpers on PATH (the default).
+
+Booleans take ``1/0``, ``on/off``, ``yes/no``, ``true/false``; a flag alone
+(``?rtscts``) means on. Options are joined by ``&``.
 """
 
 from __future__ import annotations
 
+import math
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import TransportError
 from .base import MemoryTransport, Transport
+from .command import CommandTransport
 from .simulated import SHELLS, SimulatedBoard
 
-SPEC_HELP = "simulated[:" + "|".join(SHELLS) + "]"
+SPEC_HELP = (
+    "/dev/DEVICE[?baud=115200&exclusive=1&reopen=30&rtscts=0&xonxoff=0]"
+    " | socket://HOST:PORT"
+    " | rfc2217://HOST:PORT[?baud=115200&ign_set_control&poll_modem&timeout=3]"
+    " | cmd:COMMAND [ARGS...] (or command:...)"
+    " | simulated[:" + "|".join(SHELLS) + "]"
+)
+
+DEFAULT_BAUD = 115200
+DEFAULT_REOPEN = 30.0
+
+KINDS = ("serial", "socket", "rfc2217", "cmd", "simulated")
 
 
-def parse_spec(spec: str) -> tuple[str, str]:
-    """Split a connection spec into (scheme, rest); ValueError quoting the known forms."""
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """A parsed connection spec.
+
+    kind is one of KINDS; target is the device path, ``HOST:PORT``, the
+    command text or the shell name; options holds typed option values with
+    the defaults filled in (and ``argv`` for a command, ``host``/``port`` for
+    the network forms).
+    """
+
+    spec: str
+    kind: str
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _bad(spec: str, why: str) -> ValueError:
+    return ValueError(f"bad connection {spec!r}: {why}; expected one of: {SPEC_HELP}")
+
+
+def _shown(value: str | None) -> str:
+    return "nothing" if value is None else repr(value)
+
+
+def _boolean(value: str | None) -> bool:
+    if value is None:
+        return True  # a flag alone means on, as pyserial's ign_set_control
+    lowered = value.lower()
+    if lowered in ("1", "on", "yes", "true"):
+        return True
+    if lowered in ("0", "off", "no", "false"):
+        return False
+    raise ValueError(f"expected 1/0, on/off, yes/no or true/false, not {value!r}")
+
+
+def _baud(value: str | None) -> int:
+    if value is None or not value.isdigit() or not 0 < int(value) <= 20_000_000:
+        raise ValueError(f"expected a line speed in bits per second like 115200, not {_shown(value)}")
+    return int(value)
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"expected seconds >= 0 like 30 or 0.5, not {_shown(value)}")
+    return seconds
+
+
+def _positive_seconds(value: str | None) -> float:
+    seconds = _seconds(value)
+    if seconds == 0:
+        raise ValueError("expected seconds > 0, not 0")
+    return seconds
+
+
+SERIAL_OPTIONS: dict[str, Callable[[str | None], Any]] = {
+    "baud": _baud,
+    "exclusive": _boolean,
+    "reopen": _seconds,
+    "rtscts": _boolean,
+    "xonxoff": _boolean,
+}
+RFC2217_OPTIONS: dict[str, Callable[[str | None], Any]] = {
+    "baud": _baud,
+    "ign_set_control": _boolean,
+    "poll_modem": _boolean,
+    "timeout": _positive_seconds,
+}
+
+
+def _options(spec: str, query: str, known: dict[str, Callable[[str | None], Any]]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if not query:
+        return options
+    for item in query.split("&"):
+        name, equals, value = item.partition("=")
+        if name not in known:
+            allowed = ", ".join(known) if known else "none"
+            raise _bad(spec, f"unknown option {name!r} (options here: {allowed})")
+        if name in options:
+            raise _bad(spec, f"option {name!r} given twice")
+        try:
+            options[name] = known[name](value if equals else None)
+        except ValueError as e:
+            raise _bad(spec, f"option {name!r}: {e}") from None
+    return options
+
+
+def _network(spec: str, scheme: str, known: dict[str, Callable[[str | None], Any]]) -> ConnectionSpec:
+    parts = urlsplit(spec)
+    try:
+        port = parts.port
+    except ValueError:
+        raise _bad(spec, "the port must be a number 1-65535") from None
+    host = parts.hostname
+    if not host or port is None or port == 0:
+        raise _bad(spec, f"{scheme}:// needs HOST:PORT")
+    if parts.username is not None or parts.password is not None:
+        raise _bad(spec, "user names and passwords are not supported")
+    if parts.path or parts.fragment or any(c.isspace() for c in parts.netloc):
+        raise _bad(spec, f"unexpected text after HOST:PORT ({parts.path or parts.fragment or parts.netloc!r})")
+    options = _options(spec, parts.query, known)
+    options.update(host=host, port=port)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return ConnectionSpec(spec, scheme, target, options)
+
+
+def parse_connection(spec: str) -> ConnectionSpec:
+    """Parse and validate a connection spec; ValueError quoting SPEC_HELP when it is wrong.
+
+    Only the text is checked: whether the device, host or command exists is
+    open_transport's business, so a job file can be checked on any machine.
+    """
     if not isinstance(spec, str) or not spec:
-        raise ValueError(f"connection must be a non-empty string like {SPEC_HELP}")
-    scheme, _, rest = spec.partition(":")
+        raise ValueError(f"connection must be a non-empty string, one of: {SPEC_HELP}")
+    if "\0" in spec:
+        raise _bad(spec, "a NUL byte")
+    if spec.startswith("/"):
+        path, _, query = spec.partition("?")
+        if any(c.isspace() for c in path):
+            raise _bad(spec, "white space in the device path")
+        options = {"baud": DEFAULT_BAUD, "exclusive": True, "reopen": DEFAULT_REOPEN, "rtscts": False, "xonxoff": False}
+        options.update(_options(spec, query, SERIAL_OPTIONS))
+        return ConnectionSpec(spec, "serial", path, options)
+    scheme, colon, rest = spec.partition(":")
+    if scheme == "socket" and rest.startswith("//"):
+        return _network(spec, "socket", {})
+    if scheme == "rfc2217" and rest.startswith("//"):
+        connection = _network(spec, "rfc2217", RFC2217_OPTIONS)
+        connection.options.setdefault("baud", DEFAULT_BAUD)
+        return connection
+    if scheme in ("cmd", "command") and colon:
+        try:
+            argv = shlex.split(rest)
+        except ValueError as e:
+            raise _bad(spec, f"cannot split the command ({e})") from None
+        if not argv:
+            raise _bad(spec, "an empty command")
+        return ConnectionSpec(spec, "cmd", rest.strip(), {"argv": tuple(argv)})
     if scheme == "simulated":
         shell = rest or "sh"
         if shell not in SHELLS:
-            raise ValueError(f"unknown shell {shell!r} in {spec!r}; expected {SPEC_HELP}")
-        return scheme, shell
-    raise ValueError(f"unsupported connection {spec!r}; expected {SPEC_HELP}")
+            raise _bad(spec, f"unknown shell {shell!r}")
+        return ConnectionSpec(spec, "simulated", shell)
+    if not colon:
+        raise _bad(spec, "unsupported connection (a serial device is an absolute path like /dev/ttyUSB0)")
+    raise _bad(spec, f"unsupported connection type {scheme!r}")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """(kind, target) of a connection spec, e.g. ("serial", "/dev/ttyUSB0"); ValueError quoting SPEC_HELP."""
+    connection = parse_connection(spec)
+    return connection.kind, connection.target
 
 
 def open_transport(spec: str, *, workdir: Path, group_text: bytes | None = None) -> Transport:
+    """Open the console a spec names; TransportError naming the spec and why when that fails."""
     try:
-        scheme, rest = parse_spec(spec)
+        connection = parse_connection(spec)
     except ValueError as e:
-        raise TransportError(str(e)) from None
-    if scheme == "simulated":
-        return SimulatedBoard(workdir=workdir, shell=rest, group_text=group_text, spec=spec)
-    raise TransportError(f"unsupported connection {spec!r}")  # parse_spec admits only known schemes
+        raise TransportError(str(e)) from e
+    options = connection.options
+    if connection.kind == "simulated":
+        return SimulatedBoard(workdir=workdir, shell=connection.target, group_text=group_text, spec=spec)
+    if connection.kind == "cmd":
+        return CommandTransport(options["argv"], spec=spec)
+    try:
+        # pyserial is imported only when a serial console is opened, so the
+        # simulated boards and job-file checks work without it
+        from .serial import Rfc2217Transport, SerialDeviceTransport, SocketTransport
+    except ImportError as e:
+        raise TransportError(f"{spec}: pyserial is needed for this connection: {e} (pip install pyserial)") from e
+    if connection.kind == "serial":
+        return SerialDeviceTransport(
+            connection.target,
+            spec=spec,
+            baud=options["baud"],
+            exclusive=options["exclusive"],
+            reopen=options["reopen"],
+            rtscts=options["rtscts"],
+            xonxoff=options["xonxoff"],
+        )
+    if connection.kind == "socket":
+        return SocketTransport(options["host"], options["port"], spec=spec)
+    if connection.kind == "rfc2217":
+        return Rfc2217Transport(
+            options["host"],
+            options["port"],
+            spec=spec,
+            baud=options["baud"],
+            ign_set_control=options.get("ign_set_control", False),
+            poll_modem=options.get("poll_modem", False),
+            negotiation_timeout=options.get("timeout"),
+        )
+    raise TransportError(f"unsupported connection {spec!r}")  # parse_connection admits only KINDS
 
 
-__all__ = ["SPEC_HELP", "MemoryTransport", "SimulatedBoard", "Transport", "open_transport", "parse_spec"]
+__all__ = [
+    "KINDS",
+    "SPEC_HELP",
+    "CommandTransport",
+    "ConnectionSpec",
+    "MemoryTransport",
+    "SimulatedBoard",
+    "Transport",
+    "open_transport",
+    "parse_connection",
+    "parse_spec",
+]

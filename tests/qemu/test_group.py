@@ -1,0 +1,96 @@
+"""Groups of emulated boards (qemu, busybox, console on the UART) attached like real ones.
+
+Each board is reached through its TCP console (`socket://`), has no helpers in
+its image (the host types them in and verifies them), and has no group file
+(the helpers ask the host over the console).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from serialsync.job import parse_job, run_job
+
+pytestmark = pytest.mark.qemu
+
+STEPS = """
+roles:
+  server:
+    steps:
+      - lava-send server-up ip=10.0.0.1 "motd=hello > all"
+      - lava-wait-all client-ready client
+      - grep -q '^client1:who=client1 ' "$LAVA_MULTI_NODE_CACHE"
+      - for i in 1 2 3; do lava-sync round || exit 1; done
+      - lava-send all-up && lava-wait-all all-up
+  client:
+    steps:
+      - lava-wait server-up
+      - grep -qxF 'server1:motd=hello > all' "$LAVA_MULTI_NODE_CACHE"
+      - lava-send client-ready "who=$(lava-self) $(lava-role)"
+      - for i in 1 2 3; do lava-sync round || exit 1; done
+      - lava-send all-up && lava-wait-all all-up
+"""
+
+
+def run(tmp_path, devices: str, steps: str = STEPS):
+    text = f"timeouts: {{boot: 180, step: 180, call: 120}}\ndevices:\n{devices}\n{steps}"
+    result = run_job(parse_job(text, source="qemu.yaml"), tmp_path / "out")
+    assert result.passed, [
+        (d.name, d.reason, [s.reason for s in d.steps if s.result != "pass"]) for d in result.devices
+    ]
+    return result
+
+
+def test_qemu_group_of_three_emulated_boards(tmp_path, qemu_board):
+    boards = {name: qemu_board(name) for name in ("server1", "client1", "client2")}
+    devices = "\n".join(
+        f"  - {{name: {name}, role: {'server' if name == 'server1' else 'client'}, "
+        f"connection: '{board.spec}', install_helpers: true}}"
+        for name, board in boards.items()
+    )
+    result = run(tmp_path, devices)
+    for device in result.devices:
+        assert all(c["ok"] for c in device.calls)
+        if device.role == "client":  # lava-self with no group file: asked over the console
+            assert any(c["api"] == "lava-group" for c in device.calls)
+
+
+def test_qemu_mixed_group_of_emulated_and_simulated_boards(tmp_path, qemu_board):
+    board = qemu_board("server1")
+    devices = (
+        f"  - {{name: server1, role: server, connection: '{board.spec}', install_helpers: true}}\n"
+        "  - {name: client1, role: client, connection: 'simulated:busybox'}\n"
+        "  - {name: client2, role: client, connection: 'simulated:dash'}"
+    )
+    run(tmp_path, devices)
+
+
+@pytest.mark.parametrize("kmsg", [False, True], ids=["stdout-markers", "kmsg-markers"])
+def test_qemu_noisy_console_group_still_syncs(tmp_path, qemu_board, kmsg):
+    """A background writer sprays kernel lines onto each board's console while the group syncs."""
+    boards = {name: qemu_board(name) for name in ("server1", "client1")}
+    devices = "\n".join(
+        f"  - {{name: {name}, role: {'server' if name == 'server1' else 'client'}, "
+        f"connection: '{board.spec}', install_helpers: true, kmsg: {'true' if kmsg else 'false'}}}"
+        for name, board in boards.items()
+    )
+    noisy = """
+roles:
+  server:
+    steps:
+      - |
+        (i=0; while [ $i -lt 4000 ]; do i=$((i+1)); echo "<0>usb 1-1: noise line $i" > /dev/kmsg; done) &
+      - for i in 1 2 3 4 5 6 7 8 9 10; do lava-sync round || exit 1; lava-send v$i "x=$i > $(lava-self)" || exit 1; done
+      - lava-wait-all v10 client && grep -qxF 'client1:x=10 > client1' "$LAVA_MULTI_NODE_CACHE"
+  client:
+    steps:
+      - |
+        (i=0; while [ $i -lt 4000 ]; do i=$((i+1)); echo "<0>usb 1-1: noise line $i" > /dev/kmsg; done) &
+      - for i in 1 2 3 4 5 6 7 8 9 10; do lava-sync round || exit 1; lava-send v$i "x=$i > $(lava-self)" || exit 1; done
+      - lava-wait-all v10 server && grep -qxF 'server1:x=10 > server1' "$LAVA_MULTI_NODE_CACHE"
+"""
+    result = run(tmp_path, devices, noisy)
+    logs = b"".join((tmp_path / "out" / f"{name}.console.log").read_bytes() for name in boards)
+    assert logs.count(b"noise line") > 100  # the noise really was on the console
+    for device in result.devices:
+        assert [c["api"] for c in device.calls].count("lava-sync") == 10

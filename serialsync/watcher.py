@@ -55,7 +55,8 @@ API_NAMES = {
 }
 MAX_REMEMBERED_TOKENS = 256
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
-MAX_RETYPES = 5  # copies of a reply, or retry lines, typed before giving up on a board
+MAX_RETYPES = 12  # copies of a reply, or retry lines in a row, typed before giving up on a board
+MAX_BACKOFF = 8.0  # seconds: the wait between copies doubles up to this
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class CallRecord:
     reason: str
     waited: float  # seconds between the request and the reply
     role: str | None = None
+
+
+def _backoff(first: float, attempt: int) -> float:
+    """The wait before copy attempt+1: doubling, so a board that is merely slow is not flooded."""
+    return min(MAX_BACKOFF, first * 2 ** (attempt - 1))
 
 
 class Watcher:
@@ -126,6 +132,9 @@ class Watcher:
         self.parser.receive_data(data)
         for event in self.parser.events():
             self._handle(event)
+        if self.parser.take_lost_starts():
+            log.info("%s: a marker's start arrived damaged; asking the board to print it again", self.device)
+            self._type_retry()
 
     def pending(self) -> int:
         """Calls still waiting on the coordinator."""
@@ -299,7 +308,9 @@ class Watcher:
             log.info("%s: reply %s not confirmed; typing it again", self.device, token)
             self.type_bytes(typed, on_typed=lambda: self._await_confirmation(token, typed))
 
-        self._after(self.ack_timeout + len(typed) / 4096, check)
+        with self._state_lock:
+            copies = self._unconfirmed.get(token, 1)
+        self._after(_backoff(self.ack_timeout, copies) + len(typed) / 4096, check)
 
     def _type_retry(self) -> None:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
@@ -315,7 +326,9 @@ class Watcher:
             if still_nothing:
                 self._type_retry()
 
-        self.type_bytes(wire.SS_RETRY_LINE, on_typed=lambda: self._after(self.ack_timeout, check))
+        self.type_bytes(
+            wire.SS_RETRY_LINE, on_typed=lambda: self._after(_backoff(self.ack_timeout, seen), check)
+        )
 
     def close(self) -> None:
         """Stop the recovery timers; what is queued is still typed."""

@@ -59,6 +59,53 @@ def _partial_prefix_at(buf: bytes | bytearray) -> int:
     return -1
 
 
+_WINDOW = len(wire.SS_PREFIX)  # "<SERIALSYNC1 "
+# Two pieces of a serialsync marker's start that do not overlap: one byte lost
+# or changed anywhere in the start leaves at least one of them whole.
+_FRAGMENTS = ((wire.SS_PREFIX[1:7], 1), (wire.SS_PREFIX[7:], 7))  # (b"SERIAL", 1), (b"SYNC1 ", 7)
+_ECHO_START = wire.SS_REPLY_PREFIX  # "#SERIALSYNC1 ": a reply typed in, echoed back
+
+
+class _LostStarts:
+    """Finds serialsync markers whose start was damaged, so the main scan never saw them.
+
+    Without this, a helper whose marker lost a byte of "<SERIALSYNC1 " waits
+    for ever. It looks at every byte, keeps a short tail across reads, and
+    handles each place once, so how the stream was cut does not matter.
+    """
+
+    __slots__ = ("_done", "_start", "_tail", "found")
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._start = 0  # stream offset of _tail[0]
+        self._done = -_WINDOW  # stream offset of the last start looked at
+        self.found = 0
+
+    def scan(self, data: bytes) -> None:
+        # Search the new bytes where they are (no copy of a large read); only the
+        # seam with the kept tail is joined, so pieces cut by a read are found.
+        seam = self._tail + data[: 2 * _WINDOW]
+        pieces = (seam, self._start), (data, self._start + len(self._tail))
+        hits: list[tuple[int, bytes, int]] = []  # (stream offset of the start, bytes, index there)
+        for buf, origin in pieces:
+            for fragment, offset in _FRAGMENTS:
+                at = buf.find(fragment)
+                while at >= 0:
+                    hits.append((origin + at - offset, buf, at - offset))
+                    at = buf.find(fragment, at + 1)
+        for where, buf, start in sorted(hits, key=lambda hit: hit[0]):
+            if start + _WINDOW > len(buf) or where < self._done + _WINDOW:
+                continue  # not all there yet (the tail scans it again), or seen
+            self._done = where
+            if buf[max(start, 0) : start + _WINDOW] not in (wire.SS_PREFIX, _ECHO_START):
+                self.found += 1
+        joined = self._tail + data if len(data) < 2 * _WINDOW else data
+        keep = min(len(joined), 2 * _WINDOW)
+        self._start += len(self._tail) + len(data) - keep
+        self._tail = joined[len(joined) - keep :]
+
+
 class MarkerParser:
     def __init__(self, max_marker_bytes: int = DEFAULT_MAX_MARKER_BYTES) -> None:
         if max_marker_bytes < 256:
@@ -70,6 +117,8 @@ class MarkerParser:
         self._scanned = 0  # bytes of an open marker already searched for its end
         self._events: deque[Event] = deque()
         self._eof = False
+        self._lost = _LostStarts()
+        self._lost_taken = 0
 
     # --- input ---------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -83,6 +132,7 @@ class MarkerParser:
                 self._close_marker(len(self._buf))
             self._buf.clear()
             return
+        self._lost.scan(data)
         if self._dialect is None and not self._buf:
             # Between markers nothing is buffered: search the new bytes where they
             # are and copy only from where a marker starts or may start. Most reads
@@ -107,6 +157,17 @@ class MarkerParser:
     def events(self) -> Iterator[Event]:
         while self._events:
             yield self._events.popleft()
+
+    def take_lost_starts(self) -> int:
+        """Markers whose start arrived damaged since the last call (their helper waits).
+
+        Counted apart from the events: which read reveals one depends on how
+        the stream was cut, and events must not.
+        """
+        found, self._lost_taken = self._lost.found - self._lost_taken, self._lost.found
+        if found:
+            self.stats["marker start damaged"] += found
+        return found
 
     @property
     def buffered(self) -> int:

@@ -205,3 +205,35 @@ def test_parser_random_garbage_never_raises_nor_invents_requests():
         for event in parser.events():
             # A checksummed request cannot come out of random bytes.
             assert getattr(event, "dialect", None) is not SS
+
+
+def lost_starts(stream: bytes, chunk: int) -> int:
+    parser = MarkerParser()
+    total = 0
+    for i in range(0, len(stream), chunk):
+        parser.receive_data(stream[i : i + chunk])
+        list(parser.events())
+        total += parser.take_lost_starts()
+    return total
+
+
+@pytest.mark.parametrize("damage", ["flip", "drop"])
+def test_parser_marker_with_a_damaged_start_is_still_noticed(damage):
+    good = ss_marker("ab.12", "SYNC", "go")
+    for pos in range(len(wire.SS_PREFIX)):
+        if damage == "flip":
+            bad = good[:pos] + bytes([good[pos] ^ 0x04]) + good[pos + 1 :]
+        else:
+            bad = good[:pos] + good[pos + 1 :]
+        stream = b"noise\r\n" + bad + b"\r\nmore noise\r\n"
+        for chunk in (1, 3, 7, 1000):
+            parser_events, _ = parse(stream)
+            assert not any(isinstance(e, SyncRequest) for e in parser_events)
+            assert lost_starts(stream, chunk) == 1, (pos, chunk, bad)
+
+
+def test_parser_intact_markers_and_echoed_replies_are_not_lost_starts():
+    echo = b"#SERIALSYNC1 ab.12 1/1 0123abcd ok\r\n#SERIALSYNC1 RETRY\r\n"
+    stream = (ss_marker("ab.12", "SYNC", "go") + b"\r\n" + echo) * 5 + lava_marker("SYNC x")
+    for chunk in (1, 5, 13, 4096):
+        assert lost_starts(stream, chunk) == 0

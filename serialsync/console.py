@@ -21,6 +21,8 @@ from .errors import TransportClosed, TransportTimeout
 from .transports import Transport
 from .watcher import Watcher
 
+MAX_BEFORE = 256 * 1024  # bytes of unmatched console output a session keeps
+
 
 class ConsoleSession(SpawnBase):
     def __init__(
@@ -38,6 +40,7 @@ class ConsoleSession(SpawnBase):
         self.watcher = watcher
         self.logfile_read = logfile_read
         self.delaybeforesend = None
+        self.delayafterread = None  # pexpect sleeps after every read otherwise
         self.name = transport.spec
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> bytes:
@@ -56,7 +59,16 @@ class ConsoleSession(SpawnBase):
             self.flag_eof = True
             raise pexpect.EOF(f"{self.transport.spec}: console closed")
         self._log(data, "read")
+        self._bound_before()
         return data
+
+    def _bound_before(self) -> None:
+        # pexpect keeps every byte since the last match in `before`; a step that
+        # prints megabytes would hold them all. Keep a tail well over the search window.
+        if self._before.tell() > MAX_BEFORE:
+            tail = self._before.getvalue()[-MAX_BEFORE // 2 :]
+            self._before = self.buffer_type()
+            self._before.write(tail)
 
     def send(self, s: str | bytes) -> int:
         data = self._coerce_send_string(s)

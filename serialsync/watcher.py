@@ -16,6 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._scheduler import Scheduler, WorkerPool
 from ._time import SYSTEM_CLOCK, Clock, Deadline
 from .coordinator import Coordinator
 from .errors import CoordinatorError
@@ -121,8 +122,10 @@ class Watcher:
         # copies typed), and retry lines typed since the last intact marker.
         self._unconfirmed: dict[str, int] = {}
         self._retries_since_intact = 0
-        self._timers: set[threading.Timer] = set()
-        self._closed = False
+        self._scheduler = Scheduler(f"{device}-timers")
+        # Blocking calls wait on reused threads: starting one per call cost a
+        # third of the host's time per served marker (benchmarks/scan).
+        self._calls = WorkerPool(f"{device}-call")
 
     # --- input ------------------------------------------------------------------
     def feed(self, data: bytes) -> None:
@@ -177,10 +180,7 @@ class Watcher:
         if isinstance(event, (SyncRequest, WaitRequest, WaitAllRequest)):
             with self._state_lock:
                 self._pending += 1
-            thread = threading.Thread(
-                target=self._serve_blocking, args=(event,), name=f"{self.device}-{type(event).__name__}", daemon=True
-            )
-            thread.start()
+            self._calls.submit(lambda: self._serve_blocking(event))
         else:
             started = self._clock.monotonic()
             self._finish(event, self._serve(event), started)
@@ -277,20 +277,7 @@ class Watcher:
 
     # --- recovery timers -------------------------------------------------------------------
     def _after(self, delay: float, action: Callable[[], None]) -> None:
-        def fire() -> None:
-            with self._state_lock:
-                self._timers.discard(timer)
-                if self._closed:
-                    return
-            action()
-
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        with self._state_lock:
-            if self._closed:
-                return
-            self._timers.add(timer)
-        timer.start()
+        self._scheduler.after(delay, action)
 
     def _await_confirmation(self, token: str, typed: bytes) -> None:
         """Type the reply again unless the helper confirms it (DONE) in time."""
@@ -331,12 +318,8 @@ class Watcher:
         )
 
     def close(self) -> None:
-        """Stop the recovery timers; what is queued is still typed."""
-        with self._state_lock:
-            self._closed = True
-            timers, self._timers = self._timers, set()
-        for timer in timers:
-            timer.cancel()
+        """Stop the recovery timers; what is queued is still typed, pending calls still end."""
+        self._scheduler.close()
 
     # --- output -------------------------------------------------------------------------
     def type_bytes(self, data: bytes, on_typed: Callable[[], None] | None = None) -> None:

@@ -250,3 +250,27 @@ def test_attach_services_markers_in_a_foreign_pexpect_session(tmp_path):
         assert (tmp_path / "cache").read_bytes() == b"dut2:greeting=hi there\n"
     finally:
         session.close(force=True)
+
+
+def test_group_host_memory_stays_flat_on_a_chatty_step(tmp_path):
+    """A step printing megabytes must not be held in memory by the host."""
+    import tracemalloc
+
+    text = """
+devices:
+  - {name: a, role: solo}
+roles:
+  solo:
+    steps:
+      - i=0; while [ $i -lt 2000 ]; do i=$((i+1)); printf '%04000d\\n' $i; done
+      - lava-sync end
+"""
+    tracemalloc.start()
+    try:
+        result = run(tmp_path, text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.passed, [(d.name, d.reason) for d in result.devices]
+    assert (tmp_path / "out" / "a.console.log").stat().st_size > 8_000_000  # all of it reached the log
+    assert peak < 3_000_000, f"peak {peak} bytes while the board printed 8 MB"

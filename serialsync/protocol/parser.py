@@ -59,6 +59,12 @@ def _partial_prefix_at(buf: bytes | bytearray) -> int:
     return -1
 
 
+# Terminal escapes (colours, a line editor's cursor moves and queries) carry no
+# marker bytes; they are removed before the scan so they cannot break one.
+_ESCAPE_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+_ESCAPE_OPEN_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*)?\Z")  # cut off by the end of a read
+MAX_ESCAPE = 64  # longer than any real sequence: past this an ESC is just a byte
+
 _WINDOW = len(wire.SS_PREFIX)  # "<SERIALSYNC1 "
 # Two pieces of a serialsync marker's start that do not overlap: one byte lost
 # or changed anywhere in the start leaves at least one of them whole.
@@ -83,6 +89,18 @@ class _LostStarts:
         self.found = 0
 
     def scan(self, data: bytes) -> None:
+        # Almost every read holds neither piece, not even across the seam with
+        # the last read: then only the kept tail moves on. This costs two
+        # substring searches a read, about as much as the marker scan itself
+        # (benchmarks/scan): the price of never leaving a helper waiting.
+        if (
+            _FRAGMENTS[0][0] not in data
+            and _FRAGMENTS[1][0] not in data
+            and _FRAGMENTS[0][0] not in (edge := self._tail[-_WINDOW:] + data[:_WINDOW])
+            and _FRAGMENTS[1][0] not in edge
+        ):
+            self._keep(data)
+            return
         # Search the new bytes where they are (no copy of a large read); only the
         # seam with the kept tail is joined, so pieces cut by a read are found.
         seam = self._tail + data[: 2 * _WINDOW]
@@ -100,6 +118,9 @@ class _LostStarts:
             self._done = where
             if buf[max(start, 0) : start + _WINDOW] not in (wire.SS_PREFIX, _ECHO_START):
                 self.found += 1
+        self._keep(data)
+
+    def _keep(self, data: bytes) -> None:
         joined = self._tail + data if len(data) < 2 * _WINDOW else data
         keep = min(len(joined), 2 * _WINDOW)
         self._start += len(self._tail) + len(data) - keep
@@ -119,6 +140,7 @@ class MarkerParser:
         self._eof = False
         self._lost = _LostStarts()
         self._lost_taken = 0
+        self._escape = b""  # an escape sequence cut off by the end of the last read
 
     # --- input ---------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -132,6 +154,10 @@ class MarkerParser:
                 self._close_marker(len(self._buf))
             self._buf.clear()
             return
+        if self._escape or b"\x1b" in data:
+            data = self._strip_escapes(data)
+            if not data:
+                return
         self._lost.scan(data)
         if self._dialect is None and not self._buf:
             # Between markers nothing is buffered: search the new bytes where they
@@ -157,6 +183,14 @@ class MarkerParser:
     def events(self) -> Iterator[Event]:
         while self._events:
             yield self._events.popleft()
+
+    def _strip_escapes(self, data: bytes) -> bytes:
+        data = self._escape + data
+        self._escape = b""
+        open_ = _ESCAPE_OPEN_RE.search(data, max(0, len(data) - MAX_ESCAPE))
+        if open_ is not None:
+            data, self._escape = data[: open_.start()], data[open_.start() :]
+        return _ESCAPE_RE.sub(b"", data)
 
     def take_lost_starts(self) -> int:
         """Markers whose start arrived damaged since the last call (their helper waits).

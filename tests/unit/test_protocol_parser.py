@@ -237,3 +237,25 @@ def test_parser_intact_markers_and_echoed_replies_are_not_lost_starts():
     stream = (ss_marker("ab.12", "SYNC", "go") + b"\r\n" + echo) * 5 + lava_marker("SYNC x")
     for chunk in (1, 5, 13, 4096):
         assert lost_starts(stream, chunk) == 0
+
+
+def test_parser_terminal_escapes_inside_markers_are_ignored():
+    # colours around and inside a marker, a line editor's cursor query, a redraw
+    ss = ss_marker("ab.3", "SYNC", "go")
+    stream = (
+        b"\x1b[1;32m"
+        + lava_marker("SYNC x")[:10]
+        + b"\x1b[0m"
+        + lava_marker("SYNC x")[10:]
+        + b"\r\nboard# \x1b[6n"
+        + ss[:15]
+        + b"\x1b[K"
+        + ss[15:]
+        + b"\r\n"
+    )
+    events, parser = parse(stream)
+    assert events == [
+        SyncRequest(dialect=LAVA, message_id="x"),
+        SyncRequest(dialect=SS, token="ab.3", message_id="go"),
+    ]
+    assert not parser.stats

@@ -43,7 +43,9 @@ def test_qemu_lossy_hop_both_ways_loses_nothing(tmp_path: Path, qemu_board):
             board = qemu_board(name)
             hop = FaultyTransport(open_transport(board.spec, workdir=tmp_path / name), seed=50 + i)
             watcher = Watcher(name, coordinator, hop.write, call_timeout=120, ack_timeout=1.0)
-            session = ConsoleSession(hop, watcher, timeout=120)
+            # The raw console, for a post-mortem if this ever fails.
+            log = (tmp_path / f"{name}.console.log").open("wb")
+            session = ConsoleSession(hop, watcher, timeout=120, logfile_read=log)
             hops.append(hop)
             watchers.append(watcher)
             sessions.append(session)
@@ -61,8 +63,8 @@ def test_qemu_lossy_hop_both_ways_loses_nothing(tmp_path: Path, qemu_board):
             session.sendline(script)
             assert watcher.flush(30)
         for hop in hops:  # the loop is typed: now the line gets lossy and noisy
-            hop.from_board = Faults(drop=0.002, change=0.002, noise_line=0.05)
-            hop.to_board = Faults(drop=0.001, change=0.001)
+            hop.from_board = Faults(drop=0.001, change=0.001, noise_line=0.03)
+            hop.to_board = Faults(drop=0.0005, change=0.0005)
         stop = threading.Event()
 
         def pump(session: ConsoleSession) -> None:

@@ -56,7 +56,7 @@ API_NAMES = {
 }
 MAX_REMEMBERED_TOKENS = 256
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
-MAX_RETYPES = 12  # copies of a reply, or retry lines in a row, typed before giving up on a board
+MAX_RETYPES = 12  # copies of a reply typed before giving up on its confirmation
 MAX_BACKOFF = 8.0  # seconds: the wait between copies doubles up to this
 
 
@@ -122,6 +122,7 @@ class Watcher:
         # copies typed), and retry lines typed since the last intact marker.
         self._unconfirmed: dict[str, int] = {}
         self._retries_since_intact = 0
+        self._retrying_since = 0.0
         self._scheduler = Scheduler(f"{device}-timers")
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
@@ -303,9 +304,13 @@ class Watcher:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
         with self._state_lock:
             self._retries_since_intact += 1
-            if self._retries_since_intact > MAX_RETYPES:
-                return
             seen = self._retries_since_intact
+            if seen == 1:
+                self._retrying_since = self._clock.monotonic()
+            # Keep asking, ever more slowly, as long as a helper's call could still
+            # be alive: a helper whose marker never arrives intact waits for ever.
+            elif self._clock.monotonic() - self._retrying_since > self.call_timeout:
+                return
 
         def check() -> None:
             with self._state_lock:

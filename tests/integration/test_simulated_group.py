@@ -174,8 +174,10 @@ roles:
     assert len(device(result, "c1").calls) == 41
 
 
-def test_group_reply_longer_than_a_tty_line_arrives_whole(tmp_path):
-    clients = "\n".join(f"  - {{name: c{i}, role: client}}" for i in range(6))
+@pytest.mark.parametrize(("clients", "size"), [(6, 1500), (64, 300)])
+def test_group_reply_longer_than_a_tty_line_arrives_whole(tmp_path, clients, size):
+    count = clients
+    clients = "\n".join(f"  - {{name: c{i}, role: client, connection: 'simulated:dash'}}" for i in range(count))
     text = f"""
 devices:
   - {{name: srv, role: server}}
@@ -186,17 +188,17 @@ roles:
       - lava-wait-all big client
   client:
     steps:
-      - lava-send big "blob=$(lava-self):$(printf '%01500d' 7)"
+      - lava-send big "blob=$(lava-self):$(printf '%0{size}d' 7)"
 """
     result = run(tmp_path, text)
     assert result.passed, [(d.name, d.reason) for d in result.devices]
     cache = (tmp_path / "out" / "srv" / "lava_multi_node_cache.txt").read_bytes()
     lines = cache.splitlines()
-    assert len(lines) == 6
-    for i, line in enumerate(sorted(lines)):
-        assert line == f"c{i}:blob=c{i}:".encode() + b"0" * 1499 + b"7"
+    assert len(lines) == count
+    expected = {f"c{i}:blob=c{i}:".encode() + b"0" * (size - 1) + b"7" for i in range(count)}
+    assert set(lines) == expected
     log = (tmp_path / "out" / "srv.console.log").read_bytes()
-    assert log.count(b"#SERIALSYNC1 ") > 9  # > 9000 bytes of reply, in lines of at most 1000
+    assert log.count(b"#SERIALSYNC1 ") > count * size // 1000  # far over 4095 bytes, in lines of at most 1000
 
 
 def test_group_board_without_group_file_asks_the_host(tmp_path):

@@ -7,6 +7,8 @@ its image (the host types them in and verifies them), and has no group file
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from serialsync.job import parse_job, run_job
@@ -49,6 +51,10 @@ def test_qemu_group_of_three_emulated_boards(tmp_path, qemu_board):
         for name, board in boards.items()
     )
     result = run(tmp_path, devices)
+    for name in boards:
+        log = (tmp_path / "out" / f"{name}.console.log").read_bytes()
+        # console hygiene: the kernel's console log level was lowered, and checked
+        assert re.search(rb"(?:\n|# )1\t\d+\t\d+\t\d+\r?\n", log), log[-2000:]  # /proc/sys/kernel/printk
     for device in result.devices:
         assert all(c["ok"] for c in device.calls)
         if device.role == "client":  # lava-self with no group file: asked over the console

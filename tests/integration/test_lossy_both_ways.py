@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import shlex
-import threading
 
-import pexpect
 import pytest
 
 from serialsync._time import Deadline
@@ -22,7 +20,7 @@ NASTY = "a b>c=d:e 'q' \"dq\" $(reboot) `id`; é"
 
 
 @pytest.mark.parametrize("seed", [100, 200, 300, 400])
-def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed):
+def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, keep_reading):
     """Markers torn by printk, replies garbled: every call completes once, data exact."""
     names = ["d0", "d1", "d2"]
     coordinator = MemoryCoordinator([Member(n, "peer") for n in names])
@@ -50,26 +48,10 @@ def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed):
     for hop in hops:  # the command is typed: now the line gets noisy
         hop.from_board = Faults(drop=0.002, change=0.002, noise_line=0.05)
         hop.to_board = Faults(drop=0.001, change=0.001)
-    stop = threading.Event()
-
-    def pump(session):
-        while not stop.is_set():
-            try:
-                session.read_nonblocking(4096, 0.2)
-            except pexpect.TIMEOUT:
-                continue
-            except pexpect.EOF:
-                return
-
-    pumps = [threading.Thread(target=pump, args=(s,), daemon=True) for s in sessions]
-    for t in pumps:
-        t.start()
     try:
-        coordinator.wait_all("d0", "finished", None, Deadline.after(240))
+        with keep_reading(sessions):
+            coordinator.wait_all("d0", "finished", None, Deadline.after(240))
     finally:
-        stop.set()
-        for t in pumps:
-            t.join(5)
         for w, s in zip(watchers, sessions, strict=True):
             w.close()
             s.close()

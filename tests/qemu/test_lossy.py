@@ -8,10 +8,8 @@ lines spliced into what the board prints.
 from __future__ import annotations
 
 import shlex
-import threading
 from pathlib import Path
 
-import pexpect
 import pytest
 
 from serialsync._time import Deadline
@@ -33,7 +31,7 @@ def command(session: ConsoleSession, line: str) -> None:
     session.expect(rb"__SSOK__", timeout=120)
 
 
-def test_qemu_lossy_hop_both_ways_loses_nothing(tmp_path: Path, qemu_board):
+def test_qemu_lossy_hop_both_ways_loses_nothing(tmp_path: Path, qemu_board, keep_reading):
     names = ["q0", "q1"]
     coordinator = MemoryCoordinator([Member(n, "peer") for n in names])
     rounds = 6
@@ -65,26 +63,8 @@ def test_qemu_lossy_hop_both_ways_loses_nothing(tmp_path: Path, qemu_board):
         for hop in hops:  # the loop is typed: now the line gets lossy and noisy
             hop.from_board = Faults(drop=0.001, change=0.001, noise_line=0.03)
             hop.to_board = Faults(drop=0.0005, change=0.0005)
-        stop = threading.Event()
-
-        def pump(session: ConsoleSession) -> None:
-            while not stop.is_set():
-                try:
-                    session.read_nonblocking(4096, 0.2)
-                except pexpect.TIMEOUT:
-                    continue
-                except pexpect.EOF:
-                    return
-
-        pumps = [threading.Thread(target=pump, args=(s,), daemon=True) for s in sessions]
-        for t in pumps:
-            t.start()
-        try:
+        with keep_reading(sessions):
             coordinator.wait_all("q0", "finished", None, Deadline.after(300))
-        finally:
-            stop.set()
-            for t in pumps:
-                t.join(5)
     finally:
         for watcher, session in zip(watchers, sessions, strict=False):
             watcher.close()

@@ -6,8 +6,10 @@ board (an interactive shell, a normal pty with echo and line editing).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import select
 import shutil
 import threading
 import tty
@@ -21,8 +23,6 @@ from .base import Transport
 
 log = logging.getLogger(__name__)
 
-#: longest a blocked read goes without noticing close() from another thread
-SLICE = 0.2
 #: how long an exited command may take to be reaped after its pty reported EOF
 REAP_TIMEOUT = 2.0
 
@@ -66,6 +66,7 @@ class PtyProcessTransport(Transport):
         except (pexpect.ExceptionPexpect, OSError) as e:
             raise TransportError(f"{spec}: cannot start {argv[0]!r}: {e}") from e
         self._child.delaybeforesend = None
+        self._wake_r, self._wake_w = os.pipe()
         self._closed = False
         self._eof = False
         #: the command's exit status once it ended (None: running, or killed by a signal)
@@ -78,29 +79,32 @@ class PtyProcessTransport(Transport):
         return self._child.pid
 
     def read(self, max_bytes: int, timeout: float | None) -> bytes:
-        # slices of at most SLICE, so a close() from another thread ends a long wait
-        deadline = Deadline.after(timeout)
-        while True:
+        if self._closed:
+            raise TransportClosed(f"{self.spec}: closed")
+        if self._eof:
+            return b""
+        fd = self._child.child_fd
+        # The wake pipe ends the wait when another thread calls close(): no
+        # waking up on a timer to look (256 idle boards would cost real CPU).
+        try:
+            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+        except (ValueError, OSError) as e:  # the pty was closed under us
             if self._closed:
-                raise TransportClosed(f"{self.spec}: closed")
-            if self._eof:
-                return b""
-            try:
-                data = self._child.read_nonblocking(max_bytes, min(SLICE, deadline.remaining))
-            except pexpect.TIMEOUT:
-                if deadline.expired:
-                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s") from None
-                continue
-            except pexpect.EOF:
-                self._ended()
-                return b""
-            except (ValueError, OSError) as e:  # the pty was closed under us
-                if self._closed:
-                    raise TransportClosed(f"{self.spec}: closed") from None
+                raise TransportClosed(f"{self.spec}: closed") from None
+            raise TransportError(f"{self.spec}: read failed: {e}") from e
+        if self._closed or self._wake_r in ready:
+            raise TransportClosed(f"{self.spec}: closed")
+        if not ready:
+            raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+        try:
+            data = os.read(fd, max_bytes)
+        except OSError as e:
+            if e.errno != errno.EIO:  # Linux reports a pty whose other side is gone as EIO
                 raise TransportError(f"{self.spec}: read failed: {e}") from e
-            if self._closed:
-                raise TransportClosed(f"{self.spec}: closed")
-            return data
+            data = b""
+        if not data:
+            self._ended()
+        return data
 
     def _ended(self) -> None:
         self._eof = True
@@ -133,4 +137,11 @@ class PtyProcessTransport(Transport):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            os.write(self._wake_w, b"x")
             self._child.close(force=True)
+            # the wake pipe stays open: a reader may still be in select() on it
+
+    def __del__(self) -> None:
+        for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+            if fd is not None:
+                os.close(fd)

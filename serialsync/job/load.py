@@ -204,6 +204,9 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
                 value = _construct(fields[flag])
                 if not isinstance(value, bool):
                     problems.add(fields[flag], f"{where}.{flag}", "expected true or false")
+                elif value and connection.startswith("simulated"):
+                    # a simulated board is a shell on this host: its /dev/kmsg and /tmp are the host's
+                    problems.add(fields[flag], f"{where}.{flag}", "not for a simulated board, only for a real console")
                 else:
                     flags[flag] = value
         devices.append(

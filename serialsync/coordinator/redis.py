@@ -1,0 +1,622 @@
+"""The Redis coordinator: one group shared by several host processes.
+
+Same semantics as MemoryCoordinator (the conformance suite runs against
+both); the group state lives in Redis so boards on different dispatcher hosts
+can form one group.
+
+Keys (every key of a group starts with ``serialsync:{group}:``):
+
+- ``members``: the group's devices and roles (JSON), written by the first
+  host; a host with a different member list is refused.
+- ``msg:{message_id}``: a hash per message ID. Field ``sender\\x00key`` holds
+  one value; field ``sender\\x00`` (empty key) marks that ``sender`` sent the
+  ID, so an empty send is still a send. Device names never contain NUL.
+- ``sync:{message_id}``: a hash per barrier. Field ``#gen`` counts completed
+  rounds; every other field is a device arrived in the current round.
+- ``left``: a hash device -> reason.
+- ``keys``: a set naming every key above, so each write can refresh the
+  expiry of the whole group and ``clear_group`` can delete it.
+- ``events`` (a pub/sub channel, not a key): every write script publishes on it.
+
+Every update is one Lua script, so two hosts writing the same ID at once
+merge rather than overwrite, and "last arrival opens the barrier" cannot be
+decided twice. The scripts touch keys not passed in KEYS (the ``keys``
+index), so this backend needs a standalone Redis (or Sentinel), not Cluster.
+
+Blocking calls wake on change: one listener thread per coordinator holds a
+pub/sub subscription to the group's channel and bumps a local version counter
+on each message; waiters re-check their predicate whenever the version moves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import redis
+
+from serialsync._time import SYSTEM_CLOCK, Clock, Deadline
+from serialsync.coordinator.base import (
+    Coordinator,
+    GroupData,
+    Member,
+    check_data,
+    check_members,
+    check_message_id,
+    left_reasons,
+    log,
+    timeout_reason,
+)
+from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
+
+__all__ = ["PASSWORD_ENV", "RedisCoordinator", "clear_group", "list_groups", "redact_url"]
+
+_T = TypeVar("_T")
+
+PASSWORD_ENV = "SERIALSYNC_REDIS_PASSWORD"
+KEY_ROOT = "serialsync"
+_GROUP_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+# Fallback only: pub/sub wakes waiters on every change. This slow re-check
+# covers a notification lost while the subscription was reconnecting.
+_SAFETY_RECHECK = 1.0
+# How long the listener waits for one message before looking at its closed flag.
+_LISTEN_TICK = 1.0
+_SUBSCRIBE_TIMEOUT = 10.0
+
+_GEN = b"#gen"  # '#' is not allowed in device names, so this field never names a device
+
+# Shared by every write script: list the touched keys in the index and push
+# the expiry of the whole group forward.
+_LUA_REFRESH = """
+local function refresh(index, ttl, touched)
+  for _, key in ipairs(touched) do redis.call('SADD', index, key) end
+  for _, key in ipairs(redis.call('SMEMBERS', index)) do redis.call('PEXPIRE', key, ttl) end
+  redis.call('PEXPIRE', index, ttl)
+end
+"""
+
+# KEYS: members, left, index. ARGV: members json, ttl ms.
+_LUA_INIT = (
+    _LUA_REFRESH
+    + """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[2]})
+return false
+"""
+)
+
+# KEYS: msg, left, index. ARGV: sender, ttl ms, channel, then field, value pairs.
+_LUA_SEND = (
+    _LUA_REFRESH
+    + """
+local reason = redis.call('HGET', KEYS[2], ARGV[1])
+if reason then return reason end
+redis.call('HSET', KEYS[1], ARGV[1] .. '\\0', '')
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+refresh(KEYS[3], ARGV[2], {KEYS[1]})
+redis.call('PUBLISH', ARGV[3], 'send')
+return false
+"""
+)
+
+# KEYS: sync, left, index. ARGV: device, group size, ttl ms, channel.
+# Returns {status, generation}: status 'left' (generation is the reason),
+# 'already', 'done' (this arrival opened the barrier) or 'wait'.
+_LUA_ARRIVE = (
+    _LUA_REFRESH
+    + """
+local reason = redis.call('HGET', KEYS[2], ARGV[1])
+if reason then return {'left', reason} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'already', ''} end
+redis.call('HSETNX', KEYS[1], '#gen', '0')
+local generation = redis.call('HGET', KEYS[1], '#gen')
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+local status = 'wait'
+if redis.call('HLEN', KEYS[1]) - 1 >= tonumber(ARGV[2]) then
+  -- Last to arrive: open the barrier and start an empty next round.
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '#gen', tonumber(generation) + 1)
+  status = 'done'
+end
+refresh(KEYS[3], ARGV[3], {KEYS[1]})
+if status == 'done' then redis.call('PUBLISH', ARGV[4], 'sync') end
+return {status, generation}
+"""
+)
+
+# KEYS: sync, left. ARGV: device, generation it arrived in.
+# A caller that gave up is no longer at the barrier, unless it left the group
+# (a departed device's arrival still counts). Returns {status, arrived...}:
+# 'completed' when the round opened meanwhile, else 'removed' or 'kept'.
+_LUA_ABANDON = """
+local generation = redis.call('HGET', KEYS[1], '#gen')
+if generation ~= ARGV[2] then return {'completed'} end
+local status = 'kept'
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  status = 'removed'
+end
+local result = {status}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if field ~= '#gen' then table.insert(result, field) end
+end
+return result
+"""
+
+# KEYS: left, index. ARGV: device, reason, ttl ms, channel. The first reason is kept.
+_LUA_LEAVE = (
+    _LUA_REFRESH
+    + """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+refresh(KEYS[2], ARGV[3], {KEYS[1]})
+redis.call('PUBLISH', ARGV[4], 'leave')
+return 1
+"""
+)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to log."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            userinfo, _, hostinfo = netloc.rpartition("@")
+            user = userinfo.partition(":")[0]
+            netloc = f"{user}:***@{hostinfo}"
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
+        # Not urlunsplit: it drops the "//" of "unix:///path".
+        redacted = f"{parts.scheme}://{netloc}{parts.path}"
+        return redacted + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    except ValueError:
+        return "<unparsable redis url>"
+
+
+def _client(url: str) -> redis.Redis:
+    """A binary-safe client; the password comes from the URL, else from $SERIALSYNC_REDIS_PASSWORD."""
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"redis url must look like redis://, rediss:// or unix://..., not {redact_url(str(url))!r}")
+    kwargs: dict[str, object] = {"decode_responses": False}
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        # redis-py lets a password in the URL win over this keyword.
+        kwargs["password"] = password
+    try:
+        return redis.Redis.from_url(url, **kwargs)
+    except ValueError as exc:
+        # redis-py's messages may quote the URL; never echo it unredacted.
+        raise ValueError(f"invalid redis url {redact_url(url)!r}") from exc
+
+
+def _check_group(group: object) -> str:
+    if not isinstance(group, str) or not _GROUP_RE.fullmatch(group):
+        raise ValueError(f"group must be 1-64 characters of A-Z a-z 0-9 _ . -, not {group!r}")
+    return group
+
+
+def _prefix(group: str) -> str:
+    return f"{KEY_ROOT}:{group}:"
+
+
+@contextmanager
+def _redis_errors(url: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise CoordinatorError(f"redis {redact_url(url)}: {what} failed: {exc}") from exc
+
+
+def list_groups(url: str) -> list[str]:
+    """Names of the groups stored at ``url``, sorted."""
+    client = _client(url)
+    try:
+        with _redis_errors(url, "list groups"):
+            groups = set()
+            for key in client.scan_iter(match=f"{KEY_ROOT}:*:members".encode(), count=500):
+                name = key.decode("utf-8", "replace")[len(KEY_ROOT) + 1 : -len(":members")]
+                if _GROUP_RE.fullmatch(name):
+                    groups.add(name)
+            return sorted(groups)
+    finally:
+        client.close()
+
+
+def clear_group(url: str, group: str) -> None:
+    """Delete every key of ``group``; coordinators still attached see an empty group."""
+    prefix = _prefix(_check_group(group))
+    client = _client(url)
+    try:
+        with _redis_errors(url, f"clear group {group!r}"):
+            keys = set(client.smembers(prefix + "keys"))
+            keys.update(client.scan_iter(match=(prefix + "*").encode(), count=500))
+            if keys:
+                client.delete(*keys)
+            client.publish(prefix + "events", b"clear")
+        log.info("cleared group %r at %s (%d keys)", group, redact_url(url), len(keys))
+    finally:
+        client.close()
+
+
+class RedisCoordinator(Coordinator):
+    """Group state held in Redis; safe to call from many threads and from many hosts at once.
+
+    Every host builds its own RedisCoordinator with the same ``members``,
+    ``url`` and ``group``. ``ttl`` (seconds) is the expiry of the group's keys,
+    pushed forward by every write. close() ends this host's coordinator only:
+    it releases the waiters of this object, the group's state stays in Redis
+    for the other hosts. ``clock`` is kept for callers that build deadlines on
+    the group's clock; waits follow each Deadline's own clock.
+    """
+
+    def __init__(
+        self,
+        members: Iterable[Member],
+        url: str,
+        *,
+        group: str,
+        ttl: float = 86400,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self._members = check_members(members)
+        self._devices = tuple(member.device for member in self._members)
+        self._device_set = frozenset(self._devices)
+        self.group = _check_group(group)
+        if not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl):
+            raise ValueError(f"ttl must be a finite number of seconds > 0, not {ttl!r}")
+        self._ttl_ms = max(1, int(ttl * 1000))
+        self.clock = clock
+        self._url = url
+        self.url = redact_url(url)  # the only form of the URL ever logged or shown
+        prefix = _prefix(self.group)
+        self._prefix = prefix
+        self._k_members = prefix + "members"
+        self._k_left = prefix + "left"
+        self._k_index = prefix + "keys"
+        self._channel = prefix + "events"
+
+        self._cond = threading.Condition()
+        self._version = 0
+        self._closed = False
+
+        self._redis = _client(url)
+        self._send_script = self._redis.register_script(_LUA_SEND)
+        self._arrive_script = self._redis.register_script(_LUA_ARRIVE)
+        self._abandon_script = self._redis.register_script(_LUA_ABANDON)
+        self._leave_script = self._redis.register_script(_LUA_LEAVE)
+        try:
+            with self._errors("connect"):
+                stored = self._redis.register_script(_LUA_INIT)(
+                    keys=[self._k_members, self._k_left, self._k_index],
+                    args=[self._members_json(), self._ttl_ms],
+                )
+                if stored is not None:
+                    raise CoordinatorError(
+                        f"group {self.group!r} at {self.url} has other members: {stored.decode('utf-8', 'replace')}"
+                    )
+                # Subscribed before the first call can wait: no change can slip by unseen.
+                pubsub = self._subscribe()
+        except BaseException:
+            self._redis.close()
+            raise
+        self._listener = threading.Thread(
+            target=self._listen, args=(pubsub,), name=f"serialsync-redis-{self.group}", daemon=True
+        )
+        self._listener.start()
+        log.debug("joined group %r at %s as %s", self.group, self.url, ", ".join(self._devices))
+
+    # ------------------------------------------------------------ plumbing
+
+    def _members_json(self) -> str:
+        return json.dumps([[member.device, member.role] for member in self._members], separators=(",", ":"))
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as exc:
+            if self._closed:
+                raise CoordinatorError("coordinator closed") from exc
+            raise CoordinatorError(f"redis {self.url}: {what} failed: {exc}") from exc
+
+    def _subscribe(self) -> redis.client.PubSub:
+        pubsub = self._redis.pubsub()
+        try:
+            pubsub.subscribe(self._channel)
+            # The confirmation means the server now delivers every later publish to us.
+            deadline = Deadline.after(_SUBSCRIBE_TIMEOUT)
+            while True:
+                message = pubsub.get_message(timeout=deadline.remaining)
+                if message is not None and message["type"] == "subscribe":
+                    return pubsub
+                if deadline.expired:
+                    raise CoordinatorError(f"redis {self.url}: no confirmation of subscribing to {self._channel}")
+        except BaseException:
+            pubsub.close()
+            raise
+
+    def _bump(self) -> None:
+        with self._cond:
+            self._version += 1
+            self._cond.notify_all()
+
+    def _listen(self, pubsub: redis.client.PubSub | None) -> None:
+        """Turn every message on the group's channel into a wake-up of this object's waiters."""
+        try:
+            while not self._closed:
+                try:
+                    if pubsub is None:
+                        pubsub = self._subscribe()
+                        log.info("resubscribed to group %r at %s", self.group, self.url)
+                        self._bump()  # re-check after subscribing: changes made meanwhile sent no message to us
+                    # If redis-py reconnects and resubscribes inside get_message, messages of
+                    # the gap are lost: the waiters' slow safety re-check covers that case.
+                    if pubsub.get_message(ignore_subscribe_messages=True, timeout=_LISTEN_TICK) is not None:
+                        self._bump()
+                except (redis.RedisError, CoordinatorError) as exc:
+                    if self._closed:
+                        return
+                    log.warning("group %r: subscription to %s lost: %s", self.group, self.url, exc)
+                    if pubsub is not None:
+                        pubsub.close()
+                        pubsub = None
+                    self._bump()
+                    with self._cond:
+                        # Back off before reconnecting; close() cuts this short.
+                        if not self._closed:
+                            self._cond.wait(_SAFETY_RECHECK)
+        finally:
+            if pubsub is not None:
+                pubsub.close()
+            self._redis.close()
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        return self._members
+
+    def _check_device(self, device: str) -> None:
+        if device not in self._device_set:
+            raise UnknownDevice(f"device {device!r} is not in the group ({', '.join(self._devices)})")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CoordinatorError("coordinator closed")
+
+    def _enter(self, device: str, message_id: str) -> None:
+        """Checks common to every call that needs no Redis round trip."""
+        self._check_open()
+        check_message_id(message_id)
+        self._check_device(device)
+
+    def _device_left(self, device: str, reason: str) -> DeviceLeft:
+        log.warning("%s: %s", device, reason)
+        return DeviceLeft(reason)
+
+    def _caller_left(self, device: str, reason: str) -> DeviceLeft:
+        return self._device_left(device, f"{device} has left the group ({reason})")
+
+    def _check_caller_present(self, device: str, left: Mapping[str, str]) -> None:
+        if device in left:
+            raise self._caller_left(device, left[device])
+
+    def _msg_key(self, message_id: str) -> bytes:
+        return (self._prefix + "msg:").encode() + message_id.encode("utf-8", "surrogatepass")
+
+    def _sync_key(self, message_id: str) -> bytes:
+        return (self._prefix + "sync:").encode() + message_id.encode("utf-8", "surrogatepass")
+
+    @staticmethod
+    def _decode_left(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+        return {device.decode(): reason.decode("utf-8", "replace") for device, reason in raw.items()}
+
+    def _read(self, key: bytes) -> tuple[dict[bytes, bytes], dict[str, str]]:
+        """One hash and the departed devices, as one consistent snapshot."""
+        with self._errors("read"):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hgetall(key)
+            pipe.hgetall(self._k_left)
+            raw, left = pipe.execute()
+        return raw, self._decode_left(left)
+
+    def _read_left(self) -> dict[str, str]:
+        with self._errors("read"):
+            return self._decode_left(self._redis.hgetall(self._k_left))
+
+    def _read_message(self, message_id: str) -> tuple[GroupData, dict[str, str]]:
+        raw, left = self._read(self._msg_key(message_id))
+        data: GroupData = {}
+        # Presence markers first, so senders keep the order Redis lists them in.
+        for field in raw:
+            sender, _, key = field.partition(b"\x00")
+            if not key:
+                data[sender.decode()] = {}
+        for field, value in raw.items():
+            sender, _, key = field.partition(b"\x00")
+            if key:
+                data.setdefault(sender.decode(), {})[key.decode("utf-8", "surrogatepass")] = value
+        return data, left
+
+    def _block(
+        self,
+        device: str,
+        deadline: Deadline,
+        attempt: Callable[[], _T | None],
+        on_timeout: Callable[[], str | None],
+    ) -> _T:
+        """Wait until ``attempt`` returns a value; it raises if it never can.
+
+        ``on_timeout`` gives the timeout reason, or None when the call turned
+        out to be complete after all (then ``attempt`` runs once more).
+        """
+        while True:
+            with self._cond:
+                self._check_open()
+                seen = self._version
+            # Any change after reading ``seen`` moves the version, so the wait below cannot miss it.
+            try:
+                result = attempt()
+            except CoordinatorError as exc:
+                # Redis unreachable (restarting, failing over): keep waiting until the deadline.
+                if self._closed or not isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)):
+                    raise
+                log.warning("%s: %s; retrying until the deadline", device, exc)
+                result = None
+            if result is not None:
+                return result
+            remaining = deadline.remaining
+            if remaining <= 0:
+                reason = on_timeout()
+                if reason is None:
+                    continue
+                log.warning("%s: %s", device, reason)
+                raise GroupTimeout(reason)
+            with self._cond:
+                if not self._closed and self._version == seen:
+                    # Woken by the listener on any change; the cap is the lost-notification fallback.
+                    self._cond.wait(min(remaining, _SAFETY_RECHECK))
+
+    # ------------------------------------------------------------ the Coordinator API
+
+    def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
+        clean = check_data(data)
+        self._enter(device, message_id)
+        args: list[bytes | str | int] = [device, self._ttl_ms, self._channel]
+        sender = device.encode() + b"\x00"
+        for key, value in clean.items():
+            args += [sender + key.encode("utf-8", "surrogatepass"), value]
+        with self._errors(f"send {message_id!r}"):
+            reason = self._send_script(keys=[self._msg_key(message_id), self._k_left, self._k_index], args=args)
+        if reason is not None:
+            raise self._caller_left(device, reason.decode("utf-8", "replace"))
+
+    def wait(self, device: str, message_id: str, deadline: Deadline) -> GroupData:
+        self._enter(device, message_id)
+        self._check_caller_present(device, self._read_left())
+        others = [other for other in self._devices if other != device]
+
+        def attempt() -> GroupData | None:
+            senders, left = self._read_message(message_id)
+            if senders:
+                return senders
+            self._check_caller_present(device, left)
+            # Only when nobody is left who could send it (a one-device group just times out).
+            if others and all(other in left for other in others):
+                raise self._device_left(
+                    device,
+                    f"{message_id!r} can never arrive: every other device has left the group: "
+                    + left_reasons(left, others),
+                )
+            return None
+
+        return self._block(
+            device,
+            deadline,
+            attempt,
+            lambda: timeout_reason(deadline, f"{message_id!r} from any device", (), "sent it"),
+        )
+
+    def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:
+        self._enter(device, message_id)
+        self._check_caller_present(device, self._read_left())
+        # Unknown role fails here, before any waiting.
+        required = list(self._devices) if role is None else self.devices_of(role)
+        scope = f"{message_id!r} from " + ("every device" if role is None else f"role {role!r}")
+
+        def attempt() -> GroupData | None:
+            senders, left = self._read_message(message_id)
+            absent = [member for member in required if member not in senders]
+            if not absent:
+                return senders
+            self._check_caller_present(device, left)
+            gone = [member for member in absent if member in left]
+            if gone:
+                raise self._device_left(device, f"{scope} can never complete: " + left_reasons(left, gone))
+            return None
+
+        def on_timeout() -> str:
+            senders, _ = self._read_message(message_id)
+            return timeout_reason(deadline, scope, [m for m in required if m not in senders], "never sent it")
+
+        return self._block(device, deadline, attempt, on_timeout)
+
+    def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
+        self._enter(device, message_id)
+        key = self._sync_key(message_id)
+        with self._errors(f"sync {message_id!r}"):
+            status, generation = self._arrive_script(
+                keys=[key, self._k_left, self._k_index],
+                args=[device, len(self._devices), self._ttl_ms, self._channel],
+            )
+        if status == b"left":
+            raise self._caller_left(device, generation.decode("utf-8", "replace"))
+        if status == b"already":
+            raise ValueError(f"{device} is already waiting at sync {message_id!r}")
+        if status == b"done":
+            return
+
+        def attempt() -> bool | None:
+            raw, left = self._read(key)
+            if raw.get(_GEN) != generation:
+                return True
+            self._check_caller_present(device, left)
+            gone = [other for other in left if other.encode() not in raw]
+            if gone:
+                raise self._device_left(
+                    device,
+                    f"sync {message_id!r} can never complete: " + left_reasons(left, gone),
+                )
+            return None
+
+        def abandon() -> list[bytes]:
+            with self._errors(f"sync {message_id!r}"):
+                return self._abandon_script(keys=[key, self._k_left], args=[device, generation])
+
+        def on_timeout() -> str | None:
+            status, *arrived = abandon()
+            if status == b"completed":
+                return None  # the round opened just now, with this device in it
+            absent = [other for other in self._devices if other != device and other.encode() not in arrived]
+            return timeout_reason(deadline, f"sync {message_id!r}", absent, "never reached it")
+
+        try:
+            self._block(device, deadline, attempt, on_timeout)
+        except BaseException:
+            # A caller that gave up is no longer at the barrier (idempotent after on_timeout).
+            try:
+                abandon()
+            except CoordinatorError as exc:
+                if not self._closed:
+                    log.warning("%s: could not withdraw from sync %r: %s", device, message_id, exc)
+            raise
+
+    def leave(self, device: str, reason: str) -> None:
+        """Mark ``device`` gone, on every host. The first reason is kept; leaving after close() is a no-op."""
+        self._check_device(device)
+        if self._closed:
+            return
+        reason = reason or "no reason given"
+        with self._errors(f"leave {device!r}"):
+            first = self._leave_script(
+                keys=[self._k_left, self._k_index], args=[device, reason, self._ttl_ms, self._channel]
+            )
+        if first:
+            log.info("%s left the group: %s", device, reason)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __repr__(self) -> str:
+        return f"RedisCoordinator(group={self.group!r}, url={self.url!r}, devices={list(self._devices)!r})"

@@ -15,6 +15,7 @@ from typing import TextIO
 from . import __version__
 from ._resources import helpers_dir
 from .console import ConsoleSession
+from .coordinator import Coordinator, Member
 from .errors import JobConfigError, SerialsyncError
 from .install import DEFAULT_DIR, install_helpers
 from .job import JobResult, Reporter, load_job, parse_job, run_job
@@ -74,12 +75,33 @@ def print_table(result: JobResult, stream: TextIO | None = None) -> None:
     print(f"\njob {result.job!r}: {result.result.upper()} in {result.duration:.2f}s", file=stream)
 
 
-def _run(job: Job, outdir: Path, quiet: bool) -> int:
+def _run(
+    job: Job, outdir: Path, quiet: bool, coordinator: Coordinator | None = None, only: set[str] | None = None
+) -> int:
     reporter = Reporter() if quiet else ConsoleReporter()
-    result = run_job(job, outdir, reporter=reporter)
+    try:
+        result = run_job(job, outdir, reporter=reporter, coordinator=coordinator, only=only)
+    except ValueError as e:
+        print(f"serialsync: {e}", file=sys.stderr)
+        return EXIT_USAGE
     print_table(result)
     print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
     return 0 if result.passed else EXIT_FAILED
+
+
+def _groups(action: str, url: str, group: str | None) -> int:
+    from .coordinator.redis import clear_group, list_groups
+
+    if action == "list":
+        for name in list_groups(url):
+            print(name)
+        return 0
+    if not group:
+        print("serialsync: groups clear needs the group's name", file=sys.stderr)
+        return EXIT_USAGE
+    clear_group(url, group)
+    print(f"cleared group {group!r}")
+    return 0
 
 
 def _install(spec: str, directory: str, timeout: float) -> int:
@@ -107,6 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         "-o", "--output", type=Path, default=None, help="results directory (default: ./serialsync-out/JOB)"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the result table")
+    run.add_argument(
+        "--coordinator",
+        metavar="URL",
+        help="share the group through Redis (redis://, rediss://, unix://) with other hosts running the same job",
+    )
+    run.add_argument("--group", help="the group's name in Redis (default: the job's name)")
+    run.add_argument("--devices", help="comma-separated devices this host runs (default: all)")
+    groups = sub.add_parser("groups", help="list or clear the groups kept in Redis")
+    groups.add_argument("action", choices=["list", "clear"])
+    groups.add_argument("url", help="redis://, rediss:// or unix:// URL")
+    groups.add_argument("group", nargs="?", help="the group to clear")
     demo = sub.add_parser("demo", help="run the demo group: one server, two clients, simulated boards")
     demo.add_argument("-o", "--output", type=Path, default=Path("serialsync-out/demo"))
     demo.add_argument("-q", "--quiet", action="store_true")
@@ -129,8 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             text = resources.files("serialsync").joinpath("examples/demo.yaml").read_text(encoding="utf-8")
             return _run(parse_job(text, source="demo.yaml"), args.output, args.quiet)
+        if args.command == "groups":
+            return _groups(args.action, args.url, args.group)
         job = load_job(args.job)
-        return _run(job, args.output or Path("serialsync-out") / job.name, args.quiet)
+        only = set(args.devices.split(",")) if args.devices else None
+        coordinator = None
+        if args.coordinator:
+            from .coordinator.redis import RedisCoordinator  # redis-py only when asked for
+
+            members = [Member(device=d.name, role=d.role) for d in job.devices]
+            coordinator = RedisCoordinator(members, args.coordinator, group=args.group or job.name)
+        return _run(job, args.output or Path("serialsync-out") / job.name, args.quiet, coordinator, only)
     except JobConfigError as e:
         print(f"serialsync: {e}", file=sys.stderr)
         return EXIT_USAGE

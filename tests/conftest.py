@@ -4,6 +4,7 @@ every tier must run there, whatever a developer machine lacks."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -55,3 +56,59 @@ def keep_reading():
                 thread.join(5)
 
     return reading
+
+
+REDIS_START_TIMEOUT = 10.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port, for the whole session."""
+    import shutil
+    import subprocess
+
+    from serialsync._time import Deadline
+
+    redis = pytest.importorskip("redis", reason="the redis client is not installed: pip install redis")
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server not installed; CI installs it: apt-get install redis-server")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1.0)
+        deadline = Deadline.after(REDIS_START_TIMEOUT)
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError as exc:
+                if deadline.expired:
+                    message = f"redis-server on port {port} did not answer PING within {REDIS_START_TIMEOUT}s"
+                    raise RuntimeError(message) from exc
+            # The pause between PINGs doubles as the check that the server is still running.
+            try:
+                code = proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise RuntimeError(f"redis-server on port {port} exited with {code} (port taken?)")
+        client.close()
+        yield url
+    finally:
+        proc.kill()
+        proc.wait()
+
+

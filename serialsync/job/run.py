@@ -92,15 +92,25 @@ def run_job(
     reporter: Reporter | None = None,
     coordinator: Coordinator | None = None,
     wrap_transport: TransportWrapper | None = None,
+    only: set[str] | None = None,
 ) -> JobResult:
-    """Run every device of *job*; wrap_transport may put a hop (e.g. faults) in front of each console."""
+    """Run the devices of *job* on this host: all of them, or those named in *only*.
+
+    With *only*, the other devices run on other hosts, sharing *coordinator*
+    (e.g. a RedisCoordinator for the same group); wrap_transport may put a hop
+    (e.g. faults) in front of each console.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
     members = [Member(device=d.name, role=d.role) for d in job.devices]
     coordinator = coordinator or MemoryCoordinator(members)
     deadline = Deadline.after(job.timeouts.job)
     started = time.monotonic()
-    results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in job.devices]
+    unknown = sorted((only or set()) - {d.name for d in job.devices})
+    if unknown:
+        raise ValueError(f"no device named {', '.join(unknown)} in job {job.name!r}")
+    local = [d for d in job.devices if only is None or d.name in only]
+    results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
     threads = [
         threading.Thread(
             target=_run_device,
@@ -108,7 +118,7 @@ def run_job(
             name=f"device-{device.name}",
             daemon=True,
         )
-        for device, result in zip(job.devices, results, strict=True)
+        for device, result in zip(local, results, strict=True)
     ]
     for thread in threads:
         thread.start()

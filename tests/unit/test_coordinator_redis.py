@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -32,49 +29,6 @@ from serialsync.coordinator.redis import (  # noqa: E402  (needs the redis clien
 SHORT = 0.2  # a deadline that must pass
 LONG = 10.0  # a deadline that must not pass
 PROMPT = 2.0  # a released waiter must return within this of the event that released it
-START_TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server not installed; CI installs it: apt-get install redis-server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1.0)
-        deadline = Deadline.after(START_TIMEOUT)
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError as exc:
-                if deadline.expired:
-                    message = f"redis-server on port {port} did not answer PING within {START_TIMEOUT}s"
-                    raise RuntimeError(message) from exc
-            # The pause between PINGs doubles as the check that the server is still running.
-            try:
-                code = proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
-            raise RuntimeError(f"redis-server on port {port} exited with {code} (port taken?)")
-        client.close()
-        yield url
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def _group_name() -> str:

@@ -1,0 +1,65 @@
+"""One group across two host processes, sharing its state through a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+JOB = """
+name: split
+timeouts: {step: 60, call: 30}
+devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+  - {name: c2, role: client}
+roles:
+  server:
+    steps:
+      - lava-send hello "from=$(lava-self) across hosts"
+      - lava-wait-all ready client
+      - for i in 1 2 3; do lava-sync round || exit 1; done
+  client:
+    steps:
+      - lava-wait hello && grep -qxF 'srv:from=srv across hosts' "$LAVA_MULTI_NODE_CACHE"
+      - lava-send ready "who=$(lava-self)"
+      - for i in 1 2 3; do lava-sync round || exit 1; done
+"""
+
+
+def host(tmp_path, job, url, group, devices, out):
+    argv = [sys.executable, "-m", "serialsync.cli", "run", str(job), "-q", "-o", str(tmp_path / out)]
+    argv += ["--coordinator", url, "--group", group, "--devices", devices]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_multihost_one_group_over_two_host_processes(tmp_path, redis_url):
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    first = host(tmp_path, job, redis_url, group, "srv", "host1")
+    second = host(tmp_path, job, redis_url, group, "c1,c2", "host2")
+    out1, _ = first.communicate(timeout=120)
+    out2, _ = second.communicate(timeout=120)
+    assert first.returncode == 0, out1.decode()
+    assert second.returncode == 0, out2.decode()
+    host1 = json.loads((tmp_path / "host1" / "results.json").read_text())
+    host2 = json.loads((tmp_path / "host2" / "results.json").read_text())
+    assert [d["name"] for d in host1["devices"]] == ["srv"]
+    assert [d["name"] for d in host2["devices"]] == ["c1", "c2"]
+    syncs = [c for d in host1["devices"] + host2["devices"] for c in d["calls"] if c["api"] == "lava-sync"]
+    assert len(syncs) == 9 and all(c["ok"] for c in syncs)
+    listed = subprocess.run(
+        [sys.executable, "-m", "serialsync.cli", "groups", "list", redis_url], capture_output=True, text=True
+    )
+    assert group in listed.stdout.split()
+    subprocess.run([sys.executable, "-m", "serialsync.cli", "groups", "clear", redis_url, group], check=True)
+    listed = subprocess.run(
+        [sys.executable, "-m", "serialsync.cli", "groups", "list", redis_url], capture_output=True, text=True
+    )
+    assert group not in listed.stdout.split()

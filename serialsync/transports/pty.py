@@ -67,6 +67,9 @@ class PtyProcessTransport(Transport):
             raise TransportError(f"{spec}: cannot start {argv[0]!r}: {e}") from e
         self._child.delaybeforesend = None
         self._wake_r, self._wake_w = os.pipe()
+        self._poll = select.poll()
+        self._poll.register(self._child.child_fd, select.POLLIN | select.POLLPRI)
+        self._poll.register(self._wake_r, select.POLLIN)
         self._closed = False
         self._eof = False
         #: the command's exit status once it ended (None: running, or killed by a signal)
@@ -86,8 +89,9 @@ class PtyProcessTransport(Transport):
         fd = self._child.child_fd
         # The wake pipe ends the wait when another thread calls close(): no
         # waking up on a timer to look (256 idle boards would cost real CPU).
+        # poll(), not select(): a big group has more than FD_SETSIZE descriptors.
         try:
-            ready, _, _ = select.select([fd, self._wake_r], [], [], timeout)
+            ready = [ready_fd for ready_fd, _ in self._poll.poll(None if timeout is None else timeout * 1000)]
         except (ValueError, OSError) as e:  # the pty was closed under us
             if self._closed:
                 raise TransportClosed(f"{self.spec}: closed") from None

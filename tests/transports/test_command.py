@@ -58,3 +58,29 @@ def test_cmd_close_ends_the_command(tmp_path: Path) -> None:
         os.kill(pid, 0)  # ended and reaped
     with pytest.raises(TransportClosed):
         transport.read(1, 1)
+
+
+def test_command_console_with_descriptors_past_fd_setsize(tmp_path):
+    """A big group holds more than 1024 descriptors; select() cannot wait on those, poll() can."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1400:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    pipes = [os.pipe() for _ in range(600)]  # push the next descriptors past 1024
+    try:
+        transport = open_transport("cmd:cat", workdir=tmp_path)
+        try:
+            with pytest.raises(TransportTimeout):
+                transport.read(100, 0.05)
+            transport.write(b"ping\n")
+            got = b""
+            while b"ping" not in got:
+                got += transport.read(100, 5)
+        finally:
+            transport.close()
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from serialsync.console import ConsoleSession
-from serialsync.coordinator import Member, MemoryCoordinator
+from serialsync.coordinator import Coordinator, Member, MemoryCoordinator
 from serialsync.protocol import Request, wire
 from serialsync.transports import SimulatedBoard, Transport
 from serialsync.watcher import Watcher
@@ -107,14 +107,19 @@ class BoardGroup:
         shell: str = "dash",
         wrap: Wrap | None = None,
         timeout: float = 120.0,
+        coordinator_for: Callable[[list[Member]], Coordinator] | None = None,
+        local: range | None = None,
     ) -> None:
-        self.size = size
+        """local: the boards this process runs (default all); the rest run elsewhere,
+        sharing the group through the coordinator coordinator_for builds."""
         self.root = root
         self.shell = shell
         self.wrap = wrap
         self.timeout = timeout
-        self.members = [Member(f"b{i:03d}", "board") for i in range(size)]
-        self.coordinator = MemoryCoordinator(self.members)
+        self.group_members = [Member(f"b{i:03d}", "board") for i in range(size)]
+        self.members = [self.group_members[i] for i in (local or range(size))]
+        self.size = len(self.members)
+        self.coordinator = (coordinator_for or MemoryCoordinator)(self.group_members)
         self.requests = RequestLog()
         self.boards: list[Board] = []
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="board")
@@ -134,7 +139,7 @@ class BoardGroup:
         self.close()
 
     def open(self) -> None:
-        pairs = [(m.device, m.role) for m in self.members]
+        pairs = [(m.device, m.role) for m in self.group_members]
         with ThreadPoolExecutor(max_workers=OPENERS) as openers:
             futures = [openers.submit(self._open_one, m.device, pairs) for m in self.members]
         # Keep what did open, so that close() ends those shells even if another failed.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,12 @@ def test_benchmarks_quick_prints_every_row_and_writes_json(tmp_path):
     for key, row in rows.items():
         assert not row["result"].startswith("ERROR"), (key, row["result"])
         assert row["figure"] in done.stdout, key
-    for key in ("sync.2", "wakeup", "uart.sync", "scan.watcher", "redis.sync"):
+    measured = ["sync.2", "wakeup", "uart.sync", "scan.watcher"]
+    if shutil.which("redis-server"):  # CI installs it; elsewhere the row says what is missing
+        measured.append("redis.sync")
+    else:
+        assert rows["redis.sync"]["result"] == "n/a (redis-server not installed)"
+    for key in measured:
         assert rows[key]["median"] is not None and rows[key]["floor"] is not None, key
     assert rows["sync.256"]["result"] == "skipped (--quick)"
 

@@ -8,6 +8,7 @@ board is touched.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -15,7 +16,7 @@ import yaml
 from ..errors import JobConfigError
 from ..protocol import wire
 from ..transports import parse_spec
-from .model import Device, Job, Timeouts
+from .model import DEFAULT_FAILURE_PATTERNS, Device, Job, Timeouts
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
@@ -64,11 +65,14 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
     if not isinstance(root, yaml.MappingNode):
         problems.add(root, "(top level)", "a job file is a mapping with 'devices' and 'roles'")
         problems.raise_if_any()
-    top = _mapping(root, "", {"name", "timeouts", "devices", "roles"}, {"devices", "roles"}, problems)
+    top = _mapping(
+        root, "", {"name", "timeouts", "devices", "roles", "failure_patterns"}, {"devices", "roles"}, problems
+    )
     name = _string(top.get("name"), "name", problems) if "name" in top else Path(source).stem
     timeouts = _timeouts(top.get("timeouts"), problems)
     devices = _devices(top.get("devices"), problems)
     steps = _roles(top.get("roles"), problems)
+    patterns = _patterns(top.get("failure_patterns"), problems)
     if devices and steps is not None:
         used = {d.role for d in devices}
         for role, node in steps.items():
@@ -87,6 +91,7 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
         steps={role: tuple(s) for role, (_, s) in steps.items()},
         timeouts=timeouts,
         source=source,
+        failure_patterns=patterns,
     )
 
 
@@ -145,6 +150,25 @@ def _seconds(node: yaml.Node | None, field: str, problems: _Problems) -> float |
         problems.add(node, field, "expected a positive number of seconds, or {seconds|minutes|hours: N}")
         return None
     return float(value)
+
+
+def _patterns(node: yaml.Node | None, problems: _Problems) -> tuple[str, ...]:
+    if node is None:
+        return DEFAULT_FAILURE_PATTERNS
+    if not isinstance(node, yaml.SequenceNode):
+        problems.add(node, "failure_patterns", "expected a list of regular expressions (an empty list: none)")
+        return DEFAULT_FAILURE_PATTERNS
+    patterns = []
+    for index, item in enumerate(node.value):
+        text = _string(item, f"failure_patterns[{index}]", problems)
+        try:
+            re.compile(text.encode())
+        except re.error as e:
+            problems.add(item, f"failure_patterns[{index}]", f"not a regular expression: {e}")
+            continue
+        if text:
+            patterns.append(text)
+    return tuple(patterns)
 
 
 def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:

@@ -24,6 +24,17 @@ class Device:
     kmsg: bool = False  # helpers print markers through /dev/kmsg (the console must be the kernel's)
 
 
+# Console lines that mean the board is gone: it leaves the group at once, so
+# the calls of other devices that needed it fail now, not at their timeout.
+DEFAULT_FAILURE_PATTERNS = (
+    r"Kernel panic - not syncing",
+    r"Internal error: Oops",
+    r"\bOops: [0-9a-fx]+ \[#\d+\]",
+    r"reboot: Restarting system",
+    r"^U-Boot \d{4}\.\d{2}",
+)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -31,6 +42,7 @@ class Job:
     steps: dict[str, tuple[str, ...]]  # role -> shell steps
     timeouts: Timeouts = field(default_factory=Timeouts)
     source: str = "<job>"
+    failure_patterns: tuple[str, ...] = DEFAULT_FAILURE_PATTERNS
 
     def steps_of(self, device: Device) -> tuple[str, ...]:
         return self.steps.get(device.role, ())

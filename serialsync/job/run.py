@@ -174,9 +174,10 @@ def _run_device(
                     reporter.device_event(device, f"helpers installed ({len(files)} files, checksums verified)")
                     _run_command(session, f"export PATH={DEFAULT_DIR}:$PATH", job.timeouts.step)
                 steps = job.steps_of(device)
+                failure = _failure_pattern(job)
                 for index, command in enumerate(steps, 1):
                     reporter.device_event(device, f"step {index}/{len(steps)}: {command.splitlines()[0]}")
-                    step = _run_step(session, index, command, min(job.timeouts.step, deadline.remaining))
+                    step = _run_step(session, index, command, min(job.timeouts.step, deadline.remaining), failure)
                     result.steps.append(step)
                     if step.result != "pass":
                         result.reason = f"step {index} ({command.splitlines()[0]!r}) failed: {step.reason}"
@@ -260,14 +261,26 @@ def _prepare_console(session: ConsoleSession, device: Device, reporter: Reporter
         _run_command(session, "export SERIALSYNC_KMSG=1", 30)
 
 
-def _run_step(session: ConsoleSession, index: int, command: str, timeout: float) -> StepResult:
+def _failure_pattern(job: Job) -> re.Pattern[bytes] | None:
+    if not job.failure_patterns:
+        return None
+    return re.compile(b"|".join(b"(?:%s)" % p.encode() for p in job.failure_patterns), re.MULTILINE)
+
+
+def _run_step(
+    session: ConsoleSession, index: int, command: str, timeout: float, failure: re.Pattern[bytes] | None = None
+) -> StepResult:
     # A { } group is read whole before it runs, so nothing typed after it is
     # left in the tty for a helper in the step to swallow.
     session.sendline(f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\"")
     pattern = re.compile(rb"__SSRC_%d:(\d+)__" % index)
     started = time.monotonic()
     try:
-        session.expect(pattern, timeout=timeout)
+        if session.expect([pattern] + ([failure] if failure else []), timeout=timeout) == 1:
+            # The board panicked or rebooted: it is gone, whatever the step does next.
+            line = bytes(session.after).decode("utf-8", "replace")
+            tail = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace") + line
+            return StepResult(index, command, "fail", None, time.monotonic() - started, f"board failed: {line!r}", tail)
     except pexpect.TIMEOUT:
         tail = bytes(session.buffer[-OUTPUT_TAIL:]).decode("utf-8", "replace")
         session.send(b"\x03")  # interrupt what still runs

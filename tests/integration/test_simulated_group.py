@@ -276,3 +276,30 @@ roles:
     assert result.passed, [(d.name, d.reason) for d in result.devices]
     assert (tmp_path / "out" / "a.console.log").stat().st_size > 8_000_000  # all of it reached the log
     assert peak < 3_000_000, f"peak {peak} bytes while the board printed 8 MB"
+
+
+def test_group_a_panicking_board_leaves_and_the_others_fail_fast(tmp_path):
+    text = """
+devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+timeouts: {call: 120, step: 120}
+roles:
+  server:
+    steps:
+      - lava-wait-all ready client
+  client:
+    steps:
+      # split quotes: the echo of the typed line does not look like a panic
+      - |
+        printf '%s\\n' "Kernel panic"" - not syncing: Attempted to kill init!"; lava-wait never-sent
+      - lava-send ready
+"""
+    started = time.monotonic()
+    result = run(tmp_path, text)
+    assert time.monotonic() - started < 30, "waited for a timeout instead of failing fast"
+    c1 = device(result, "c1")
+    assert c1.result == "fail" and "Kernel panic - not syncing" in c1.reason
+    assert len(c1.steps) == 1  # the board is gone: no further step is typed
+    srv = device(result, "srv")
+    assert srv.result == "fail" and "c1" in srv.calls[0]["reason"] and "panic" in srv.calls[0]["reason"]

@@ -96,3 +96,14 @@ def test_job_load_yaml_syntax_error_names_the_line():
     with pytest.raises(JobConfigError) as info:
         parse_job("devices:\n  - {name: a\nroles: {}\n", source="broken.yaml")
     assert info.value.file == "broken.yaml" and info.value.line == 3
+
+
+def test_job_load_failure_patterns_are_checked_regular_expressions():
+    text = GOOD + "failure_patterns:\n  - 'Kernel panic'\n  - 'bad[('\n"
+    with pytest.raises(JobConfigError) as info:
+        parse_job(text, source="f.yaml")
+    assert info.value.field == "failure_patterns[1]" and info.value.line == 22
+    assert "not a regular expression" in str(info.value)
+    job = parse_job(GOOD + "failure_patterns: []\n", source="f.yaml")
+    assert job.failure_patterns == ()
+    assert "Kernel panic - not syncing" in parse_job(GOOD, source="f.yaml").failure_patterns

@@ -176,6 +176,12 @@ class Watcher:
             return
         if event.token is not None and not self._claim(event.token):
             return  # a retransmission of a call already served or under way
+        if event.token is not None:
+            # Helpers on one console take turns (they read the same tty): a new
+            # request means earlier helpers are done, even if their DONE was
+            # lost. Typing their replies again would only flood the new one.
+            with self._state_lock:
+                self._unconfirmed.clear()
         if self._on_request is not None:
             self._on_request(self.device, event)
         if isinstance(event, (SyncRequest, WaitRequest, WaitAllRequest)):

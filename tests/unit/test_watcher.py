@@ -159,3 +159,16 @@ def test_watcher_repeats_the_retry_line_until_an_intact_marker_arrives():
     other.join(10)
     assert reply_for(board, "t.21") == Ack()
     watcher.close()
+
+
+def test_watcher_a_new_request_ends_the_retyping_of_earlier_replies():
+    coordinator = group("dev1", "dev2")
+    board = MemoryTransport()
+    watcher = Watcher("dev1", coordinator, board.write, ack_timeout=60)
+    watcher.feed(marker("t.30", "SEND", "a"))
+    assert reply_for(board, "t.30", kind=SendRequest) == Ack()
+    assert watcher.unconfirmed() == ["t.30"]  # its DONE was lost on the way
+    watcher.feed(marker("t.31", "SEND", "b"))  # the helper after it is running: t.30's is over
+    assert reply_for(board, "t.31", kind=SendRequest) == Ack()
+    assert watcher.unconfirmed() == ["t.31"]
+    watcher.close()

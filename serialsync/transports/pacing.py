@@ -84,6 +84,16 @@ class _EchoLine:
                 self.ends += 1
 
 
+def _garbled(echo: bytes, chunk: bytes) -> bool:
+    """Could echo be chunk as the board got it: some bytes lost, or a few changed?"""
+    if len(echo) == len(chunk):
+        return sum(a != b for a, b in zip(echo, chunk, strict=True)) <= 2
+    if len(echo) > len(chunk):
+        return False
+    remaining = iter(chunk)
+    return all(byte in remaining for byte in echo)  # echo is chunk with bytes dropped
+
+
 class EchoPacer(Pacer):
     """Types a chunk, checks the board's echo of it, repairs it if damaged.
 
@@ -207,9 +217,13 @@ class EchoPacer(Pacer):
                 if settled and self._board_text()[base:] == want:
                     self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
                     break
-                got = len(self._board_text()) - base - done
-                if got < 0:
-                    return False  # more than this chunk is gone: start the line over
+                text = self._board_text()
+                extra = text[base + done :]
+                if len(text) < base + done or not text[base:].startswith(body[:done]) or not _garbled(extra, chunk):
+                    # The echo holds more than this chunk garbled (a prompt or other output
+                    # printed into it): the model cannot say what the tty holds. Kill the line.
+                    return False
+                got = len(extra)
                 self.repairs += 1
                 log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", got)
                 write(self.erase * got)

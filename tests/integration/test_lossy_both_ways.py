@@ -46,8 +46,8 @@ def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, k
         session.sendline(script)
         assert watcher.flush(10)
     for hop in hops:  # the command is typed: now the line gets noisy
-        hop.from_board = Faults(drop=0.002, change=0.002, noise_line=0.05)
-        hop.to_board = Faults(drop=0.001, change=0.001)
+        hop.from_board = Faults(drop=0.001, change=0.001, noise_line=0.03)
+        hop.to_board = Faults(drop=0.0005, change=0.0005)
     try:
         with keep_reading(sessions):
             coordinator.wait_all("d0", "finished", None, Deadline.after(240))

@@ -38,7 +38,7 @@ roles:
     hops = []
 
     def lossy(device, transport):
-        hop = FaultyTransport(transport, to_board=Faults(drop=0.005, change=0.005), seed=len(hops) + 1)
+        hop = FaultyTransport(transport, to_board=Faults(drop=0.002, change=0.002), seed=len(hops) + 1)
         hops.append(hop)
         return hop
 

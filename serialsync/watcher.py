@@ -306,23 +306,28 @@ class Watcher:
             copies = self._unconfirmed.get(token, 1)
         self._after(_backoff(self.ack_timeout, copies) + len(typed) / 4096, check)
 
-    def _type_retry(self) -> None:
+    def _type_retry(self, *, continuing: bool = False) -> None:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
         with self._state_lock:
+            now = self._clock.monotonic()
+            expired = now - self._retrying_since > self.call_timeout
+            if continuing and expired:
+                # Keep asking, ever more slowly, as long as a helper's call could
+                # still be alive; the chain ends here.
+                return
+            if self._retries_since_intact == 0 or expired:
+                # A new chain: a damaged marker seen after an earlier chain gave
+                # up must still be asked for again, or its helper waits for ever.
+                self._retries_since_intact = 0
+                self._retrying_since = now
             self._retries_since_intact += 1
             seen = self._retries_since_intact
-            if seen == 1:
-                self._retrying_since = self._clock.monotonic()
-            # Keep asking, ever more slowly, as long as a helper's call could still
-            # be alive: a helper whose marker never arrives intact waits for ever.
-            elif self._clock.monotonic() - self._retrying_since > self.call_timeout:
-                return
 
         def check() -> None:
             with self._state_lock:
                 still_nothing = self._retries_since_intact == seen
             if still_nothing:
-                self._type_retry()
+                self._type_retry(continuing=True)
 
         self.type_bytes(
             wire.SS_RETRY_LINE, on_typed=lambda: self._after(_backoff(self.ack_timeout, seen), check)

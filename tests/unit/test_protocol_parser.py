@@ -232,6 +232,27 @@ def test_parser_marker_with_a_damaged_start_is_still_noticed(damage):
             assert lost_starts(stream, chunk) == 1, (pos, chunk, bad)
 
 
+def test_parser_marker_whose_whole_start_was_destroyed_is_noticed_by_its_end():
+    good = ss_marker("fed0ba3a.578", "SYNC", "r2")
+    kernel = b"[ 7939.846740] random: crng init done\r\n"
+    # Both pieces of the start hit, and a kernel line printed into the marker:
+    # seen on a lossy console (CI), where the helper then waited for ever.
+    torn = b"<SCRIALSYNC" + kernel + good[len(wire.SS_PREFIX) :]
+    stream = b"board$ ls\r\n" + torn + b"\r\n"
+    for chunk in (1, 4, 9, 4096):
+        events, _ = parse(stream)
+        assert not any(isinstance(e, SyncRequest) for e in events)
+        assert lost_starts(stream, chunk) == 1, chunk
+
+
+def test_parser_lava_markers_and_text_ending_in_hex_are_not_lost_starts():
+    # A LAVA message id can be 8 hex digits; LAVA's dialect has no retry line.
+    stream = lava_marker("WAIT deadbeef") + b"\r\n" + b"<SERIALSYNC1 ab.1 WAIT deadbeef 0a1b2c3d>\r\n"
+    stream += b"a long line " * 50 + ss_marker("ab.2", "SYNC", "go") + b"\r\n"
+    for chunk in (1, 7, 4096):
+        assert lost_starts(stream, chunk) == 0, chunk
+
+
 def test_parser_intact_markers_and_echoed_replies_are_not_lost_starts():
     echo = b"#SERIALSYNC1 ab.12 1/1 0123abcd ok\r\n#SERIALSYNC1 RETRY\r\n"
     stream = (ss_marker("ab.12", "SYNC", "go") + b"\r\n" + echo) * 5 + lava_marker("SYNC x")

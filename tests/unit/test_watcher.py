@@ -172,3 +172,30 @@ def test_watcher_a_new_request_ends_the_retyping_of_earlier_replies():
     assert reply_for(board, "t.31", kind=SendRequest) == Ack()
     assert watcher.unconfirmed() == ["t.31"]
     watcher.close()
+
+
+class SteppedClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_watcher_asks_again_for_a_marker_damaged_after_an_earlier_retry_chain_gave_up():
+    clock = SteppedClock()
+    board = MemoryTransport()
+    # Long ack timeout: the chain's own timers stay quiet, only the feeds type.
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, call_timeout=10, ack_timeout=60, clock=clock)
+    good = marker("t.40", "SEND", "a")
+    watcher.feed(good[:20] + b"XX" + good[22:])
+    assert watcher.flush(5)
+    assert bytes(board.tx).count(wire.SS_RETRY_LINE) == 1
+    clock.now += 60  # the helper behind it is long gone; its chain has given up
+    later = marker("t.41", "SEND", "b")
+    watcher.feed(later[:20] + b"XX" + later[22:])  # a new helper's marker, damaged
+    assert watcher.flush(5)
+    assert bytes(board.tx).count(wire.SS_RETRY_LINE) == 2
+    watcher.close()

@@ -69,46 +69,78 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class RedisServer:
+    """A real redis-server on a loopback port; it can be killed and started again on the same port."""
+
+    def __init__(self, *extra: str, directory: str | None = None) -> None:
+        import shutil
+
+        pytest.importorskip("redis", reason="the redis client is not installed: pip install redis")
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            pytest.skip("redis-server not installed; CI installs it: apt-get install redis-server")
+        self.port = _free_port()
+        self.extra = extra or ("--save", "", "--appendonly", "no")
+        self.directory = directory
+        self.proc = None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import subprocess
+
+        import redis
+
+        from serialsync._time import Deadline
+
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.extra]
+        if self.directory is not None:
+            argv += ["--dir", self.directory]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0)
+        deadline = Deadline.after(REDIS_START_TIMEOUT)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError) as exc:
+                    if deadline.expired:
+                        message = f"redis-server on port {self.port} did not answer PING within {REDIS_START_TIMEOUT}s"
+                        raise RuntimeError(message) from exc
+                # The pause between PINGs doubles as the check that the server is still running.
+                try:
+                    code = self.proc.wait(timeout=0.05)
+                except subprocess.TimeoutExpired:
+                    continue
+                raise RuntimeError(f"redis-server on port {self.port} exited with {code} (port taken?)")
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: only what was persisted survives."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free loopback port, for the whole session."""
-    import shutil
-    import subprocess
-
-    from serialsync._time import Deadline
-
-    redis = pytest.importorskip("redis", reason="the redis client is not installed: pip install redis")
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server not installed; CI installs it: apt-get install redis-server")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisServer()
+    server.start()
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1.0)
-        deadline = Deadline.after(REDIS_START_TIMEOUT)
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError as exc:
-                if deadline.expired:
-                    message = f"redis-server on port {port} did not answer PING within {REDIS_START_TIMEOUT}s"
-                    raise RuntimeError(message) from exc
-            # The pause between PINGs doubles as the check that the server is still running.
-            try:
-                code = proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
-            raise RuntimeError(f"redis-server on port {port} exited with {code} (port taken?)")
-        client.close()
-        yield url
+        yield server.url
     finally:
-        proc.kill()
-        proc.wait()
+        server.kill()
 
 
+@pytest.fixture
+def persistent_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of its own that writes every change to its append-only file first."""
+    server = RedisServer("--save", "", "--appendonly", "yes", "--appendfsync", "always", directory=str(tmp_path))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

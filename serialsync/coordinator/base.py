@@ -167,6 +167,21 @@ class Coordinator(ABC):
         """Mark ``device`` gone; calls that now cannot complete fail with DeviceLeft."""
 
     @abstractmethod
+    def departed(self) -> dict[str, str]:
+        """Devices that have left the group, each with the first reason given."""
+
+    def end_group(self, device: str, reason: str) -> None:
+        """End the whole group because ``device`` failed: every device leaves.
+
+        Every pending and later call of every device, on every host, fails at
+        once with DeviceLeft naming the failed device; runners see it in
+        departed() and stop. The failed device leaves with its own reason.
+        """
+        self.leave(device, reason)
+        for member in self.members:
+            self.leave(member.device, f"group ended: {device} failed: {reason}")
+
+    @abstractmethod
     def close(self) -> None:
         """Release every waiter with CoordinatorError("coordinator closed"); idempotent."""
 

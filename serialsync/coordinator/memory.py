@@ -226,6 +226,10 @@ class MemoryCoordinator(Coordinator):
             log.info("%s left the group: %s", device, self._left[device])
             self._cond.notify_all()
 
+    def departed(self) -> dict[str, str]:
+        with self._cond:
+            return dict(self._left)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

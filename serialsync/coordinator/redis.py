@@ -37,7 +37,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
@@ -267,6 +267,7 @@ class RedisCoordinator(Coordinator):
         *,
         group: str,
         ttl: float = 86400,
+        reconnect_timeout: float = 60.0,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._members = check_members(members)
@@ -276,6 +277,8 @@ class RedisCoordinator(Coordinator):
         if not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl):
             raise ValueError(f"ttl must be a finite number of seconds > 0, not {ttl!r}")
         self._ttl_ms = max(1, int(ttl * 1000))
+        # How long a send or leave keeps trying while Redis restarts; waits use their own deadline.
+        self.reconnect_timeout = reconnect_timeout
         self.clock = clock
         self._url = url
         self.url = redact_url(url)  # the only form of the URL ever logged or shown
@@ -329,6 +332,31 @@ class RedisCoordinator(Coordinator):
             if self._closed:
                 raise CoordinatorError("coordinator closed") from exc
             raise CoordinatorError(f"redis {self.url}: {what} failed: {exc}") from exc
+
+    def _riding_out_restarts(self, what: str, call: Callable[[], _T], deadline: Deadline) -> _T:
+        """Run ``call``, trying again while Redis is unreachable, until ``deadline``.
+
+        A refused connection ran nothing, so trying again loses and doubles
+        nothing; the data itself survives in Redis's persistence (AOF/RDB).
+        """
+        delay = 0.05
+        while True:
+            try:
+                with self._errors(what):
+                    return call()
+            except CoordinatorError as exc:
+                if self._closed or not isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)):
+                    raise
+                if deadline.remaining <= delay:
+                    raise
+                log.warning("%s; trying again", exc)
+                with self._cond:
+                    if not self._closed:
+                        self._cond.wait(delay)  # close() cuts this short
+                delay = min(delay * 2, _SAFETY_RECHECK)
+
+    def _write(self, what: str, script: Any, keys: list[bytes], args: list[Any], deadline: Deadline) -> Any:
+        return self._riding_out_restarts(what, lambda: script(keys=keys, args=args), deadline)
 
     def _subscribe(self) -> redis.client.PubSub:
         pubsub = self._redis.pubsub()
@@ -495,14 +523,19 @@ class RedisCoordinator(Coordinator):
         sender = device.encode() + b"\x00"
         for key, value in clean.items():
             args += [sender + key.encode("utf-8", "surrogatepass"), value]
-        with self._errors(f"send {message_id!r}"):
-            reason = self._send_script(keys=[self._msg_key(message_id), self._k_left, self._k_index], args=args)
+        reason = self._write(
+            f"send {message_id!r}",
+            self._send_script,
+            [self._msg_key(message_id), self._k_left, self._k_index],
+            args,
+            Deadline.after(self.reconnect_timeout),
+        )
         if reason is not None:
             raise self._caller_left(device, reason.decode("utf-8", "replace"))
 
     def wait(self, device: str, message_id: str, deadline: Deadline) -> GroupData:
         self._enter(device, message_id)
-        self._check_caller_present(device, self._read_left())
+        self._check_caller_present(device, self._riding_out_restarts("read", self._read_left, deadline))
         others = [other for other in self._devices if other != device]
 
         def attempt() -> GroupData | None:
@@ -528,7 +561,7 @@ class RedisCoordinator(Coordinator):
 
     def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:
         self._enter(device, message_id)
-        self._check_caller_present(device, self._read_left())
+        self._check_caller_present(device, self._riding_out_restarts("read", self._read_left, deadline))
         # Unknown role fails here, before any waiting.
         required = list(self._devices) if role is None else self.devices_of(role)
         scope = f"{message_id!r} from " + ("every device" if role is None else f"role {role!r}")
@@ -553,11 +586,13 @@ class RedisCoordinator(Coordinator):
     def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
         self._enter(device, message_id)
         key = self._sync_key(message_id)
-        with self._errors(f"sync {message_id!r}"):
-            status, generation = self._arrive_script(
-                keys=[key, self._k_left, self._k_index],
-                args=[device, len(self._devices), self._ttl_ms, self._channel],
-            )
+        status, generation = self._write(
+            f"sync {message_id!r}",
+            self._arrive_script,
+            [key, self._k_left, self._k_index],
+            [device, len(self._devices), self._ttl_ms, self._channel],
+            deadline,
+        )
         if status == b"left":
             raise self._caller_left(device, generation.decode("utf-8", "replace"))
         if status == b"already":
@@ -606,12 +641,19 @@ class RedisCoordinator(Coordinator):
         if self._closed:
             return
         reason = reason or "no reason given"
-        with self._errors(f"leave {device!r}"):
-            first = self._leave_script(
-                keys=[self._k_left, self._k_index], args=[device, reason, self._ttl_ms, self._channel]
-            )
+        first = self._write(
+            f"leave {device!r}",
+            self._leave_script,
+            [self._k_left, self._k_index],
+            [device, reason, self._ttl_ms, self._channel],
+            Deadline.after(self.reconnect_timeout),
+        )
         if first:
             log.info("%s left the group: %s", device, reason)
+
+    def departed(self) -> dict[str, str]:
+        self._check_open()
+        return self._read_left()
 
     def close(self) -> None:
         with self._cond:

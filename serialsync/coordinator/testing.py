@@ -567,6 +567,32 @@ def check_wait_fails_when_every_other_device_left(make: Factory) -> None:
         assert group.wait(CLIENT1, "sent", Deadline.after(0)) == {SERVER: {"k": b"v"}}
 
 
+def check_departed_lists_who_left_with_the_first_reason(make: Factory) -> None:
+    with _coordinator(make, _trio()) as group:
+        assert group.departed() == {}
+        group.leave(CLIENT2, "console died")
+        group.leave(CLIENT2, "finished its steps")
+        assert group.departed() == {CLIENT2: "console died"}
+
+
+def check_end_group_fails_every_call_of_every_device(make: Factory) -> None:
+    with _coordinator(make, _trio()) as group:
+        group.send(CLIENT1, "ready", {})
+        # Calls that do not depend on the failed device: without end_group they would wait on.
+        syncer = _Call(lambda: group.wait(SERVER, "never-sent", _long()), "wait(never-sent)")
+        assert syncer.still_pending()
+        started = time.monotonic()
+        group.end_group(CLIENT2, "kernel panic")
+        _assert_names(str(syncer.failure(DeviceLeft)), ["group ended", CLIENT2, "kernel panic"], [])
+        error = _raises(DeviceLeft, lambda: group.wait(CLIENT1, "ready", Deadline.after(0)))
+        _assert_names(str(error), ["group ended", CLIENT2, "kernel panic"], [])
+        assert time.monotonic() - started < PROMPT
+        departed = group.departed()
+        assert departed[CLIENT2] == "kernel panic"
+        assert set(departed) == {SERVER, CLIENT1, CLIENT2}
+        assert all("group ended: " + CLIENT2 in departed[d] for d in (SERVER, CLIENT1))
+
+
 def check_close_releases_waiters(make: Factory) -> None:
     group = make(_trio())
     try:
@@ -619,6 +645,8 @@ ALL_CHECKS: list[Callable[[Factory], None]] = [
     check_calls_after_leaving_raise_device_left,
     check_pending_call_of_departing_device_fails,
     check_wait_fails_when_every_other_device_left,
+    check_departed_lists_who_left_with_the_first_reason,
+    check_end_group_fails_every_call_of_every_device,
     check_close_releases_waiters,
 ]
 

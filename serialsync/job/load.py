@@ -16,7 +16,7 @@ import yaml
 from ..errors import JobConfigError
 from ..protocol import wire
 from ..transports import parse_spec
-from .model import DEFAULT_FAILURE_PATTERNS, Device, Job, Timeouts
+from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Device, Job, Timeouts
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
@@ -66,13 +66,22 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
         problems.add(root, "(top level)", "a job file is a mapping with 'devices' and 'roles'")
         problems.raise_if_any()
     top = _mapping(
-        root, "", {"name", "timeouts", "devices", "roles", "failure_patterns"}, {"devices", "roles"}, problems
+        root,
+        "",
+        {"name", "timeouts", "devices", "roles", "failure_patterns", "on_failure"},
+        {"devices", "roles"},
+        problems,
     )
     name = _string(top.get("name"), "name", problems) if "name" in top else Path(source).stem
     timeouts = _timeouts(top.get("timeouts"), problems)
     devices = _devices(top.get("devices"), problems)
     steps = _roles(top.get("roles"), problems)
     patterns = _patterns(top.get("failure_patterns"), problems)
+    on_failure = "continue"
+    if "on_failure" in top:
+        on_failure = str(top["on_failure"].value) if isinstance(top["on_failure"], yaml.ScalarNode) else ""
+        if on_failure not in ON_FAILURE:
+            problems.add(top["on_failure"], "on_failure", f"expected {' or '.join(ON_FAILURE)}")
     if devices and steps is not None:
         used = {d.role for d in devices}
         for role, node in steps.items():
@@ -88,10 +97,12 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
     return Job(
         name=name or "job",
         devices=tuple(devices),
-        steps={role: tuple(s) for role, (_, s) in steps.items()},
+        steps={role: tuple(s) for role, (_, s, _) in steps.items()},
         timeouts=timeouts,
         source=source,
         failure_patterns=patterns,
+        on_failure=on_failure,
+        essential_roles=frozenset(role for role, (_, _, essential) in steps.items() if essential),
     )
 
 
@@ -239,17 +250,24 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
     return devices
 
 
-def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.Node, list[str]]] | None:
+def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.Node, list[str], bool]] | None:
     if node is None:
         return None
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, "roles", "expected a mapping of role name to {steps: [...]}")
         return None
-    roles: dict[str, tuple[yaml.Node, list[str]]] = {}
+    roles: dict[str, tuple[yaml.Node, list[str], bool]] = {}
     for key_node, value_node in node.value:
         role = _name(key_node, f"roles.{key_node.value}", problems)
         where = f"roles.{role or key_node.value}"
-        fields = _mapping(value_node, where, {"steps"}, {"steps"}, problems)
+        fields = _mapping(value_node, where, {"steps", "essential"}, {"steps"}, problems)
+        essential = False
+        if "essential" in fields:
+            value = _construct(fields["essential"])
+            if isinstance(value, bool):
+                essential = value
+            else:
+                problems.add(fields["essential"], f"{where}.essential", "expected true or false")
         steps: list[str] = []
         steps_node = fields.get("steps")
         if steps_node is not None:
@@ -261,5 +279,5 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                     if text:
                         steps.append(text)
         if role:
-            roles[role] = (key_node, steps)
+            roles[role] = (key_node, steps, essential)
     return roles

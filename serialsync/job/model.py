@@ -26,6 +26,8 @@ class Device:
 
 # Console lines that mean the board is gone: it leaves the group at once, so
 # the calls of other devices that needed it fail now, not at their timeout.
+ON_FAILURE = ("continue", "end-group")
+
 DEFAULT_FAILURE_PATTERNS = (
     r"Kernel panic - not syncing",
     r"Internal error: Oops",
@@ -43,6 +45,15 @@ class Job:
     timeouts: Timeouts = field(default_factory=Timeouts)
     source: str = "<job>"
     failure_patterns: tuple[str, ...] = DEFAULT_FAILURE_PATTERNS
+    # What one device's failure does to the others: "continue" fails only the
+    # calls that needed it (a server with independent clients keeps serving);
+    # "end-group" stops every device. A failed device of an essential role
+    # ends the group either way.
+    on_failure: str = "continue"
+    essential_roles: frozenset[str] = frozenset()
+
+    def ends_group(self, device: Device) -> bool:
+        return self.on_failure == "end-group" or device.role in self.essential_roles
 
     def steps_of(self, device: Device) -> tuple[str, ...]:
         return self.steps.get(device.role, ())

@@ -22,7 +22,7 @@ import pexpect
 from .._time import Deadline
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
-from ..errors import SerialsyncError
+from ..errors import CoordinatorError, SerialsyncError
 from ..install import DEFAULT_DIR, install_helpers
 from ..protocol import wire
 from ..transports import Transport, open_transport
@@ -31,6 +31,7 @@ from ..watcher import CallRecord, Watcher
 from .model import Device, Job
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
+GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
 OUTPUT_TAIL = 2000  # bytes of a failed step's output kept in the results
 
 
@@ -175,15 +176,34 @@ def _run_device(
                     _run_command(session, f"export PATH={DEFAULT_DIR}:$PATH", job.timeouts.step)
                 steps = job.steps_of(device)
                 failure = _failure_pattern(job)
+
+                def expelled() -> str | None:
+                    try:
+                        return coordinator.departed().get(device.name)
+                    except CoordinatorError:
+                        return None  # Redis restarting: look again later; the calls wait it out too
+
                 for index, command in enumerate(steps, 1):
+                    if (why := expelled()) is not None:
+                        result.reason = f"stopped before step {index}: {why}"
+                        break
                     reporter.device_event(device, f"step {index}/{len(steps)}: {command.splitlines()[0]}")
-                    step = _run_step(session, index, command, min(job.timeouts.step, deadline.remaining), failure)
+                    step = _run_step(
+                        session, index, command, min(job.timeouts.step, deadline.remaining), failure, expelled
+                    )
                     result.steps.append(step)
                     if step.result != "pass":
                         result.reason = f"step {index} ({command.splitlines()[0]!r}) failed: {step.reason}"
                         reporter.device_event(device, f"step {index} failed: {step.reason}")
+                        if job.ends_group(device) and expelled() is None:
+                            reporter.device_event(device, "its failure ends the group")
+                            coordinator.end_group(device.name, result.reason)
+                            break
                         if step.exit_status is None:
                             break  # the console is in an unknown state: stop here
+                why = expelled()
+                if why is not None and why not in result.reason:
+                    result.reason = f"{result.reason or 'stopped'}: {why}"
                 if not result.reason:
                     result.result = "pass"
             finally:
@@ -195,7 +215,10 @@ def _run_device(
     except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
         result.reason = result.reason or f"{type(e).__name__}: {e}"
         result.result = "fail"
-        coordinator.leave(device.name, result.reason)
+        if job.ends_group(device):
+            coordinator.end_group(device.name, result.reason)
+        else:
+            coordinator.leave(device.name, result.reason)
     finally:
         if watcher is not None:
             result.calls = [asdict(c) for c in watcher.calls]
@@ -268,30 +291,52 @@ def _failure_pattern(job: Job) -> re.Pattern[bytes] | None:
 
 
 def _run_step(
-    session: ConsoleSession, index: int, command: str, timeout: float, failure: re.Pattern[bytes] | None = None
+    session: ConsoleSession,
+    index: int,
+    command: str,
+    timeout: float,
+    failure: re.Pattern[bytes] | None = None,
+    expelled: Callable[[], str | None] | None = None,
 ) -> StepResult:
+    """Type one step and wait for its exit status, a failure pattern, or the group's end."""
     # A { } group is read whole before it runs, so nothing typed after it is
     # left in the tty for a helper in the step to swallow.
     session.sendline(f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\"")
     pattern = re.compile(rb"__SSRC_%d:(\d+)__" % index)
     started = time.monotonic()
+    deadline = Deadline.after(timeout)
+    patterns = [pattern] + ([failure] if failure else [])
+
+    def failed(reason: str, tail: bytes, status: int | None = None) -> StepResult:
+        text = bytes(tail[-OUTPUT_TAIL:]).decode("utf-8", "replace")
+        return StepResult(index, command, "fail", status, time.monotonic() - started, reason, text)
+
     try:
-        if session.expect([pattern] + ([failure] if failure else []), timeout=timeout) == 1:
+        while True:
+            # Wake now and then to see whether another device's failure ended
+            # the group: a step that makes no call would not notice otherwise.
+            wait = deadline.remaining if expelled is None else min(GROUP_CHECK_INTERVAL, deadline.remaining)
+            try:
+                which = session.expect(patterns, timeout=max(wait, 0.0))
+                break
+            except pexpect.TIMEOUT:
+                why = expelled() if expelled is not None else None
+                if why is not None:
+                    session.send(b"\x03")  # interrupt what still runs
+                    return failed(f"stopped: {why}", session.buffer)
+                if deadline.expired:
+                    raise
+        if which == 1:
             # The board panicked or rebooted: it is gone, whatever the step does next.
-            line = bytes(session.after).decode("utf-8", "replace")
-            tail = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace") + line
-            return StepResult(index, command, "fail", None, time.monotonic() - started, f"board failed: {line!r}", tail)
+            line = bytes(session.after)
+            return failed(f"board failed: {line.decode('utf-8', 'replace')!r}", bytes(session.before) + line)
     except pexpect.TIMEOUT:
-        tail = bytes(session.buffer[-OUTPUT_TAIL:]).decode("utf-8", "replace")
+        tail = bytes(session.buffer)
         session.send(b"\x03")  # interrupt what still runs
-        return StepResult(
-            index, command, "fail", None, time.monotonic() - started, f"timed out after {timeout:.0f}s", tail
-        )
+        return failed(f"timed out after {timeout:.0f}s", tail)
     except pexpect.EOF:
-        tail = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace")
-        return StepResult(index, command, "fail", None, time.monotonic() - started, "console closed", tail)
+        return failed("console closed", session.before)
     status = int(session.match.group(1))
-    output = bytes(session.before[-OUTPUT_TAIL:]).decode("utf-8", "replace")
     if status == 0:
         return StepResult(index, command, "pass", 0, time.monotonic() - started)
-    return StepResult(index, command, "fail", status, time.monotonic() - started, f"exit status {status}", output)
+    return failed(f"exit status {status}", session.before, status)

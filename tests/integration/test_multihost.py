@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -63,3 +64,46 @@ def test_multihost_one_group_over_two_host_processes(tmp_path, redis_url):
         [sys.executable, "-m", "serialsync.cli", "groups", "list", redis_url], capture_output=True, text=True
     )
     assert group not in listed.stdout.split()
+
+
+END_GROUP_JOB = """
+name: split-end
+on_failure: end-group
+timeouts: {step: 90, call: 90}
+devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+  - {name: c2, role: worker}
+roles:
+  server:
+    steps:
+      - lava-sync started
+      - lava-wait from-c2    # c2 could still send it: only the group's end stops this
+  client:
+    steps:
+      - lava-sync started
+      - (exit 3)
+  worker:
+    steps:
+      - lava-sync started
+      - sleep 80             # makes no call: its host notices the group's end and interrupts it
+      - lava-send from-c2
+"""
+
+
+def test_multihost_a_failure_on_one_host_ends_the_group_on_the_other(tmp_path, redis_url):
+    job = tmp_path / "split-end.yaml"
+    job.write_text(END_GROUP_JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    started = time.monotonic()
+    first = host(tmp_path, job, redis_url, group, "c1", "host1")
+    second = host(tmp_path, job, redis_url, group, "srv,c2", "host2")
+    out1, _ = first.communicate(timeout=120)
+    out2, _ = second.communicate(timeout=120)
+    elapsed = time.monotonic() - started
+    assert first.returncode == 1 and second.returncode == 1, (out1.decode(), out2.decode())
+    assert elapsed < 45, f"took {elapsed:.0f}s: the other host sat out its timeouts"
+    host2 = {d["name"]: d for d in json.loads((tmp_path / "host2" / "results.json").read_text())["devices"]}
+    for name in ("srv", "c2"):
+        assert "group ended: c1 failed" in host2[name]["reason"], host2[name]["reason"]
+    assert "stopped" in host2["c2"]["steps"][1]["reason"]

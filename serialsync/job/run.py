@@ -29,6 +29,7 @@ from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import CallRecord, Watcher
 from .model import Device, Job
+from .records import ConsoleLogs, write_junit
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
@@ -129,6 +130,7 @@ def run_job(
     overall = "pass" if all(r.result == "pass" for r in results) else "fail"
     job_result = JobResult(job=job.name, result=overall, duration=time.monotonic() - started, devices=results)
     (outdir / "results.json").write_text(job_result.to_json() + "\n", encoding="utf-8")
+    write_junit(job_result, outdir / "results.xml")
     return job_result
 
 
@@ -148,7 +150,8 @@ def _run_device(
     members = [(m.device, m.role) for m in coordinator.members]
     watcher: Watcher | None = None
     try:
-        with open(log_path, "wb") as console_log:
+        with open(log_path, "wb") as raw_log, open(outdir / f"{device.name}.console.timestamped.log", "wb") as stamped:
+            console_log = ConsoleLogs(raw_log, stamped, started)
             transport = open_transport(
                 device.connection,
                 workdir=outdir / device.name,
@@ -212,6 +215,7 @@ def _run_device(
                     watcher.close()
                     watcher.flush(2.0)
                 transport.close()
+                console_log.close()
     except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
         result.reason = result.reason or f"{type(e).__name__}: {e}"
         result.result = "fail"

@@ -1,0 +1,97 @@
+"""What a run leaves behind besides results.json: JUnit XML and timestamped console logs."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .run import JobResult
+
+
+def call_case_name(api: str, message_id: str | None) -> str:
+    """LAVA's name for a multinode call as a test case: multinode-lava-sync-round."""
+    return f"multinode-{api}" + (f"-{message_id}" if message_id else "")
+
+
+def write_junit(result: JobResult, path: Path) -> None:
+    """One <testsuite> per device: its steps, then its multinode calls, as test cases."""
+    suites = ET.Element("testsuites", name=result.job, time=f"{result.duration:.3f}")
+    for device in result.devices:
+        cases: list[ET.Element] = []
+        for step in device.steps:
+            case = ET.Element(
+                "testcase",
+                classname=f"{result.job}.{device.name}",
+                name=f"step-{step.index}",
+                time=f"{step.duration:.3f}",
+            )
+            if step.result != "pass":
+                failure = ET.SubElement(case, "failure", message=step.reason)
+                failure.text = step.command
+                if step.output_tail:
+                    ET.SubElement(case, "system-out").text = step.output_tail
+            cases.append(case)
+        for call in device.calls:
+            case = ET.Element(
+                "testcase",
+                classname=f"{result.job}.{device.name}",
+                name=call_case_name(call["api"], call["message_id"]),
+                time=f"{call['waited']:.3f}",
+            )
+            if not call["ok"]:
+                ET.SubElement(case, "failure", message=call["reason"])
+            cases.append(case)
+        if device.result != "pass" and not any(c.find("failure") is not None for c in cases):
+            # A device that failed before any step (no console, no shell) still shows why.
+            case = ET.Element("testcase", classname=f"{result.job}.{device.name}", name="job")
+            ET.SubElement(case, "failure", message=device.reason)
+            cases.append(case)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=device.name,
+            tests=str(len(cases)),
+            failures=str(sum(c.find("failure") is not None for c in cases)),
+            time=f"{device.duration:.3f}",
+        )
+        suite.extend(cases)
+    ET.indent(suites)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+class ConsoleLogs:
+    """A pexpect logfile: the console raw to one file, and by line with timestamps to another.
+
+    Each line of the timestamped log starts with the seconds since the device
+    started, taken when the line's first byte arrived: "[   12.345] text".
+    Bytes are kept as they came (undecodable ones escaped), a partial last
+    line is written out at close.
+    """
+
+    def __init__(self, raw: IO[bytes], stamped: IO[bytes], started: float | None = None) -> None:
+        self.raw = raw
+        self.stamped = stamped
+        self.started = time.monotonic() if started is None else started
+        self._line_open = False
+
+    def write(self, data: bytes) -> None:
+        self.raw.write(data)
+        now = time.monotonic() - self.started
+        for piece in data.splitlines(keepends=True):
+            if not self._line_open:
+                self.stamped.write(b"[%9.3f] " % now)
+            self.stamped.write(piece)
+            self._line_open = not piece.endswith((b"\n", b"\r"))
+
+    def flush(self) -> None:
+        self.raw.flush()
+        self.stamped.flush()
+
+    def close(self) -> None:
+        if self._line_open:
+            self.stamped.write(b"\n")
+            self._line_open = False
+        self.flush()

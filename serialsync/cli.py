@@ -118,6 +118,17 @@ def _install(spec: str, directory: str, timeout: float) -> int:
     return 0
 
 
+def _replay(log: Path) -> int:
+    from .replay import describe, replay_log
+
+    found = replay_log(log)
+    for item in found:
+        where = f"{log}:{item.line}" if item.line else f"{log}:EOF"
+        print(f"{where}: {describe(item.event)}")
+    print(f"{len(found)} events")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="serialsync", description="LAVA MultiNode over serial consoles.")
     parser.add_argument("--version", action="version", version=f"serialsync {__version__}")
@@ -150,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("connection", help="the board's connection spec, as in a job file")
     install.add_argument("--dir", default=DEFAULT_DIR, help=f"where on the board (default {DEFAULT_DIR})")
     install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
+    replay = sub.add_parser("replay", help="print the protocol events in a recorded console log (raw or LAVA YAML)")
+    replay.add_argument("log", type=Path)
     args = parser.parse_args(argv)
     level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -164,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(parse_job(text, source="demo.yaml"), args.output, args.quiet)
         if args.command == "groups":
             return _groups(args.action, args.url, args.group)
+        if args.command == "replay":
+            return _replay(args.log)
         job = load_job(args.job)
         only = set(args.devices.split(",")) if args.devices else None
         coordinator = None

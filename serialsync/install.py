@@ -60,9 +60,10 @@ def board_checksum(data: bytes) -> str:
     return f"{value >> 16} {value & 0xFFFF} {len(data)}"
 
 
-def _run(session: SpawnBase, command: str, timeout: float) -> tuple[int, bytes]:
-    """Type one command line; return its exit status and output (between split-quote markers)."""
-    session.sendline(f"{command}; printf '__SS%s_%d__\\n' DONE \"$?\"")
+def _run(session: SpawnBase, command: str, timeout: float, here_document: str = "") -> tuple[int, bytes]:
+    """Type one command line (and the here-document it reads); return its exit status and output."""
+    line = f"{command}; printf '__SS%s_%d__\\n' DONE \"$?\""
+    session.sendline(f"{line}\n{here_document}" if here_document else line)
     session.expect(rb"__SSDONE_(\d+)__", timeout=timeout)
     return int(session.match.group(1)), bytes(session.before)
 
@@ -97,8 +98,11 @@ def _install_file(session: SpawnBase, source: Path, directory: str, timeout: flo
     got = ""
     for attempt in range(1, ATTEMPTS + 1):
         body = "\n".join(hex_lines)
-        session.sendline(f"_ss_put {shlex.quote(target)} <<'_SS_EOF'\n{body}\n_SS_EOF")
-        status, output = _run(session, f"_ss_sum {shlex.quote(target)}", timeout)
+        # One command, put then sum: nothing is typed ahead while the board
+        # decodes. A shell with a line editor (busybox with echo on) would echo
+        # typed-ahead bytes a second time once it reads them, after the tty did.
+        quoted = shlex.quote(target)
+        status, output = _run(session, f"_ss_put {quoted} <<'_SS_EOF'; _ss_sum {quoted}", timeout, f"{body}\n_SS_EOF")
         found = re.search(rb"__SSSUM (\d+ \d+ \d+)\r?\n", output)
         got = found.group(1).decode() if found else output.decode(errors="replace").strip()
         if status == 0 and got == expected:

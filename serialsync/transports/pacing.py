@@ -79,9 +79,13 @@ class _EchoLine:
                     self.text.pop()
             elif byte >= 0x20 and byte != 0x7F:
                 self.text.append(byte)  # (a control byte typed in echoes as "^X": two of these)
-            elif byte in (0x0A, 0x0D):
+            elif byte == 0x0A:
                 self.text.clear()  # a line we type holds no line end: what follows is a new line
                 self.ends += 1
+            elif byte == 0x0D:
+                # Back to the first column: a line end (CR LF), or a line editor
+                # redrawing prompt and line (busybox after ^U). Not a line end itself.
+                self.text.clear()
 
 
 def _garbled(echo: bytes, chunk: bytes) -> bool:
@@ -124,9 +128,11 @@ class EchoPacer(Pacer):
         self._echo_time = echo_timeout / 8  # running estimate of a chunk's echo time
         self._cond = threading.Condition()
         self._line: _EchoLine | None = None  # set while a line is being typed
+        self._last_output = 0.0  # when the board last printed anything
 
     def observe(self, data: bytes) -> None:
         with self._cond:
+            self._last_output = time.monotonic()
             if self._line is not None:
                 self._line.feed(data)
                 self._cond.notify_all()
@@ -151,6 +157,17 @@ class EchoPacer(Pacer):
         # each would make a lossy link crawl, so wait a few echo times instead.
         return min(self.echo_timeout, max(0.05, 8 * self._echo_time))
 
+    def _await_quiet(self) -> None:
+        """Until the board has printed nothing for a few echo times (at most echo_timeout)."""
+        quiet = min(self.echo_timeout / 4, max(0.02, 3 * self._echo_time))
+        deadline = time.monotonic() + self.echo_timeout
+        with self._cond:
+            while (now := time.monotonic()) < deadline:
+                silent_for = now - self._last_output
+                if silent_for >= quiet:
+                    return
+                self._cond.wait(quiet - silent_for)  # pacing the board, as the echo itself does
+
     def _board_text(self) -> bytes:
         with self._cond:
             return bytes(self._line.text) if self._line is not None else b""
@@ -160,8 +177,13 @@ class EchoPacer(Pacer):
             self._line = _EchoLine()
         try:
             for _ in range(self.attempts):
-                base = len(self._board_text())  # a prompt may precede our text on the echo
-                if self._type_chunks(body, base, write) and self._hand_over(body, newline, base, write):
+                # Let the board finish printing first (a prompt after the last
+                # command's output, a line editor redrawing after ^U), so that
+                # what precedes our text on its line is known before we type.
+                self._await_quiet()
+                base = len(self._board_text())
+                typed_at = self._type_chunks(body, base, write)
+                if typed_at is not None and self._hand_over(body, newline, typed_at, write):
                     return
                 # Could not repair in place: erase the whole line and start over.
                 self.repairs += 1
@@ -200,8 +222,11 @@ class EchoPacer(Pacer):
                     return False
         return False
 
-    def _type_chunks(self, body: bytes, base: int, write: Write) -> bool:
-        """Type body chunk by chunk, repairing damaged chunks; False if the line must go."""
+    def _type_chunks(self, body: bytes, base: int, write: Write) -> int | None:
+        """Type body chunk by chunk, repairing damaged chunks.
+
+        Returns where the line's echo starts in the board's line, or None if the line must go.
+        """
         done = 0
         while done < len(body):
             chunk = body[done : done + self.chunk]
@@ -222,17 +247,17 @@ class EchoPacer(Pacer):
                 if len(text) < base + done or not text[base:].startswith(body[:done]) or not _garbled(extra, chunk):
                     # The echo holds more than this chunk garbled (a prompt or other output
                     # printed into it): the model cannot say what the tty holds. Kill the line.
-                    return False
+                    return None
                 got = len(extra)
                 self.repairs += 1
                 log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", got)
                 write(self.erase * got)
                 if not self._board_line(lambda text, keep=base + done: len(text) == keep):
-                    return False
+                    return None
             else:
-                return False
+                return None
             done += len(chunk)
-        return True
+        return base
 
 
 def make_pacer(mode: str, character_delay: float = 0.0) -> Pacer:

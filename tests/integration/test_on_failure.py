@@ -37,14 +37,14 @@ devices:
 roles:
   server:
     steps:
-      - lava-wait from-c2   # c2 could still send it: only the group's end stops this
+      - lava-sync started; lava-wait from-c2   # c2 could still send it: only the group's end stops this
   client:
     steps:
-      - lava-send up; (exit 3)
+      - lava-sync started; (exit 3)
       - echo never typed
   worker:
     steps:
-      - sleep 80            # no call at all: the host interrupts it
+      - lava-sync started; sleep 80            # then no call at all: the host interrupts it
       - lava-send from-c2
 """
     result, elapsed = run(tmp_path, text)
@@ -92,10 +92,11 @@ roles:
   server:
     essential: true
     steps:
-      - (exit 5)
+      - lava-sync started; (exit 5)
   client:
     steps:
       - |
+        lava-sync started
         if [ "$(lava-self)" = c1 ]; then lava-wait from-c2; else sleep 80; fi
 """
     result, elapsed = run(tmp_path, text)

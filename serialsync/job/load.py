@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -16,7 +17,7 @@ import yaml
 from ..errors import JobConfigError
 from ..protocol import wire
 from ..transports import parse_spec
-from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Device, Job, Timeouts
+from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Action, Device, Job, Step, Timeouts
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
@@ -62,6 +63,12 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
             line=mark.line + 1 if mark else None,
         ) from e
     problems = _Problems(source)
+    from .lava import is_lava_job, parse_lava_job  # LAVA's shape is read by its own module
+
+    if is_lava_job(root):
+        job = parse_lava_job(root, source, problems)
+        assert job is not None
+        return job if job.name else replace(job, name=Path(source).stem or "job")
     if not isinstance(root, yaml.MappingNode):
         problems.add(root, "(top level)", "a job file is a mapping with 'devices' and 'roles'")
         problems.raise_if_any()
@@ -97,7 +104,10 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
     return Job(
         name=name or "job",
         devices=tuple(devices),
-        steps={role: tuple(s) for role, (_, s, _) in steps.items()},
+        actions=tuple(
+            Action("test", frozenset({role}), steps=tuple(role_steps), name=role, line=node.start_mark.line + 1)
+            for role, (node, role_steps, _) in steps.items()
+        ),
         timeouts=timeouts,
         source=source,
         failure_patterns=patterns,
@@ -108,8 +118,14 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
 
 # --- pieces -----------------------------------------------------------------------
 def _mapping(
-    node: yaml.Node | None, field: str, allowed: set[str], required: set[str], problems: _Problems
+    node: yaml.Node | None,
+    field: str,
+    allowed: set[str],
+    required: set[str],
+    problems: _Problems,
+    ignored: set[str] | frozenset[str] = frozenset(),
 ) -> dict[str, yaml.Node]:
+    """The fields of a mapping node; unknown keys reported. ``ignored`` keys are accepted and dropped."""
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, field or "(top level)", "expected a mapping")
         return {}
@@ -117,6 +133,8 @@ def _mapping(
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         where = f"{field}.{key}" if field else str(key)
+        if key in ignored:
+            continue
         if key not in allowed:
             problems.add(key_node, where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
         elif key in out:
@@ -190,6 +208,46 @@ def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:
     return Timeouts(**{k: v for k, v in values.items() if v is not None})
 
 
+DEVICE_OPTIONS = {"connection", "pacing", "character_delay", "install_helpers", "kmsg"}
+
+
+def device_options(fields: dict[str, yaml.Node], where: str, problems: _Problems) -> dict[str, object]:
+    """A device's console options (connection, pacing, ...) as Device keyword arguments."""
+    connection = "simulated"
+    if "connection" in fields:
+        connection = _string(fields["connection"], f"{where}.connection", problems)
+        try:
+            parse_spec(connection)
+        except ValueError as e:
+            problems.add(fields["connection"], f"{where}.connection", str(e))
+    delay = 0.0
+    if "character_delay" in fields:
+        value = _construct(fields["character_delay"])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+            problems.add(fields["character_delay"], f"{where}.character_delay", "expected milliseconds, 0-1000")
+        else:
+            delay = value / 1000.0
+    pacing = "fixed" if delay else "none"
+    if "pacing" in fields:
+        pacing = str(fields["pacing"].value)
+        if pacing not in ("none", "fixed", "echo"):
+            problems.add(fields["pacing"], f"{where}.pacing", "expected none, fixed or echo")
+        elif pacing == "fixed" and not delay:
+            problems.add(fields["pacing"], f"{where}.pacing", "fixed pacing needs character_delay (ms)")
+    options: dict[str, object] = {"connection": connection, "pacing": pacing, "character_delay": delay}
+    for flag in ("install_helpers", "kmsg"):
+        if flag in fields:
+            value = _construct(fields[flag])
+            if not isinstance(value, bool):
+                problems.add(fields[flag], f"{where}.{flag}", "expected true or false")
+            elif value and connection.startswith("simulated"):
+                # a simulated board is a shell on this host: its /dev/kmsg and /tmp are the host's
+                problems.add(fields[flag], f"{where}.{flag}", "not for a simulated board, only for a real console")
+            else:
+                options[flag] = value
+    return options
+
+
 def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
     if node is None:
         return []
@@ -203,7 +261,7 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
         fields = _mapping(
             item,
             where,
-            {"name", "role", "connection", "pacing", "character_delay", "install_helpers", "kmsg"},
+            {"name", "role"} | DEVICE_OPTIONS,
             {"name", "role"},
             problems,
         )
@@ -212,51 +270,17 @@ def _devices(node: yaml.Node | None, problems: _Problems) -> list[Device]:
         if name and name in seen:
             problems.add(fields["name"], f"{where}.name", f"device name {name!r} used twice")
         seen.add(name)
-        connection = "simulated"
-        if "connection" in fields:
-            connection = _string(fields["connection"], f"{where}.connection", problems)
-            try:
-                parse_spec(connection)
-            except ValueError as e:
-                problems.add(fields["connection"], f"{where}.connection", str(e))
-        delay = 0.0
-        if "character_delay" in fields:
-            value = _construct(fields["character_delay"])
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
-                problems.add(fields["character_delay"], f"{where}.character_delay", "expected milliseconds, 0-1000")
-            else:
-                delay = value / 1000.0
-        pacing = "fixed" if delay else "none"
-        if "pacing" in fields:
-            pacing = str(fields["pacing"].value)
-            if pacing not in ("none", "fixed", "echo"):
-                problems.add(fields["pacing"], f"{where}.pacing", "expected none, fixed or echo")
-            elif pacing == "fixed" and not delay:
-                problems.add(fields["pacing"], f"{where}.pacing", "fixed pacing needs character_delay (ms)")
-        flags = {}
-        for flag in ("install_helpers", "kmsg"):
-            if flag in fields:
-                value = _construct(fields[flag])
-                if not isinstance(value, bool):
-                    problems.add(fields[flag], f"{where}.{flag}", "expected true or false")
-                elif value and connection.startswith("simulated"):
-                    # a simulated board is a shell on this host: its /dev/kmsg and /tmp are the host's
-                    problems.add(fields[flag], f"{where}.{flag}", "not for a simulated board, only for a real console")
-                else:
-                    flags[flag] = value
-        devices.append(
-            Device(name=name, role=role, connection=connection, pacing=pacing, character_delay=delay, **flags)
-        )
+        devices.append(Device(name=name, role=role, **device_options(fields, where, problems)))
     return devices
 
 
-def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.Node, list[str], bool]] | None:
+def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.Node, list[Step], bool]] | None:
     if node is None:
         return None
     if not isinstance(node, yaml.MappingNode):
         problems.add(node, "roles", "expected a mapping of role name to {steps: [...]}")
         return None
-    roles: dict[str, tuple[yaml.Node, list[str], bool]] = {}
+    roles: dict[str, tuple[yaml.Node, list[Step], bool]] = {}
     for key_node, value_node in node.value:
         role = _name(key_node, f"roles.{key_node.value}", problems)
         where = f"roles.{role or key_node.value}"
@@ -268,7 +292,7 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                 essential = value
             else:
                 problems.add(fields["essential"], f"{where}.essential", "expected true or false")
-        steps: list[str] = []
+        steps: list[Step] = []
         steps_node = fields.get("steps")
         if steps_node is not None:
             if not isinstance(steps_node, yaml.SequenceNode):
@@ -277,7 +301,7 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                 for index, step in enumerate(steps_node.value):
                     text = _string(step, f"{where}.steps[{index}]", problems)
                     if text:
-                        steps.append(text)
+                        steps.append(Step(text, f"step-{len(steps) + 1}", step.start_mark.line + 1))
         if role:
             roles[role] = (key_node, steps, essential)
     return roles

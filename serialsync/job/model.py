@@ -38,10 +38,57 @@ DEFAULT_FAILURE_PATTERNS = (
 
 
 @dataclass(frozen=True)
+class Request:
+    """A multinode call the host makes itself at the start of an action (LAVA's protocol requests)."""
+
+    api: str  # lava-send | lava-sync | lava-wait | lava-wait-all
+    message_id: str
+    # lava-send: key -> value, where "$name" is a value received earlier.
+    # lava-wait(-all): key -> "$name": the received value of key is kept as name.
+    message: tuple[tuple[str, str], ...] = ()
+    role: str | None = None  # lava-wait-all: only the devices of this role
+    timeout: float | None = None  # default: timeouts.call
+    line: int | None = None  # in the job file
+
+
+@dataclass(frozen=True)
+class Step:
+    """One shell command run on the board; a test case passing on exit status 0."""
+
+    command: str
+    name: str  # the test case's name
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    login_prompt: str
+    username: str
+    password_prompt: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a device does, in order: boot, test or a host-side command, and the requests before it."""
+
+    kind: str  # boot | test | command
+    roles: frozenset[str]
+    requests: tuple[Request, ...] = ()
+    timeout: float | None = None
+    steps: tuple[Step, ...] = ()  # test
+    prompts: tuple[str, ...] = ()  # boot: the shell's prompts (regular expressions)
+    login: Login | None = None  # boot
+    command: str = ""  # command: run on this host with sh -c
+    name: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     devices: tuple[Device, ...]
-    steps: dict[str, tuple[str, ...]]  # role -> shell steps
+    actions: tuple[Action, ...]
     timeouts: Timeouts = field(default_factory=Timeouts)
     source: str = "<job>"
     failure_patterns: tuple[str, ...] = DEFAULT_FAILURE_PATTERNS
@@ -55,5 +102,9 @@ class Job:
     def ends_group(self, device: Device) -> bool:
         return self.on_failure == "end-group" or device.role in self.essential_roles
 
+    def actions_of(self, device: Device) -> tuple[Action, ...]:
+        return tuple(action for action in self.actions if device.role in action.roles)
+
     def steps_of(self, device: Device) -> tuple[str, ...]:
-        return self.steps.get(device.role, ())
+        """The shell commands of every test action of the device, in order."""
+        return tuple(step.command for action in self.actions_of(device) for step in action.steps)

@@ -25,7 +25,7 @@ def write_junit(result: JobResult, path: Path) -> None:
             case = ET.Element(
                 "testcase",
                 classname=f"{result.job}.{device.name}",
-                name=f"step-{step.index}",
+                name=step.name or f"step-{step.index}",
                 time=f"{step.duration:.3f}",
             )
             if step.result != "pass":

@@ -38,7 +38,7 @@ says. The forms, parsed strictly in the style of pyserial's ``from_url``
     text is split like a POSIX shell would (shlex) but no shell runs it. The
     pty is raw, so bytes pass unchanged both ways. EOF when the command exits.
 
-``simulated[:sh|dash|bash|busybox]``
+``simulated[:sh|dash|bash|busybox][?login=USER:PASSWORD]``
     A POSIX shell on this host with the DUT helpers on PATH (the default).
 
 Booleans take ``1/0``, ``on/off``, ``yes/no``, ``true/false``; a flag alone
@@ -48,6 +48,7 @@ Booleans take ``1/0``, ``on/off``, ``yes/no``, ``true/false``; a flag alone
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,13 +66,14 @@ SPEC_HELP = (
     " | socket://HOST:PORT"
     " | rfc2217://HOST:PORT[?baud=115200&ign_set_control&poll_modem&timeout=3]"
     " | cmd:COMMAND [ARGS...] (or command:...)"
-    " | simulated[:" + "|".join(SHELLS) + "]"
+    " | simulated[:" + "|".join(SHELLS) + "][?login=USER:PASSWORD]"
 )
 
 DEFAULT_BAUD = 115200
 DEFAULT_REOPEN = 30.0
 
 KINDS = ("serial", "socket", "rfc2217", "cmd", "simulated")
+_LOGIN_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}\Z")
 
 
 @dataclass(frozen=True)
@@ -217,10 +219,19 @@ def parse_connection(spec: str) -> ConnectionSpec:
             raise _bad(spec, "an empty command")
         return ConnectionSpec(spec, "cmd", rest.strip(), {"argv": tuple(argv)})
     if scheme == "simulated":
-        shell = rest or "sh"
+        shell, _, query = rest.partition("?")
+        shell = shell or "sh"
         if shell not in SHELLS:
             raise _bad(spec, f"unknown shell {shell!r}")
-        return ConnectionSpec(spec, "simulated", shell)
+        options: dict[str, object] = {}
+        if query:
+            # ?login=USER:PASSWORD: the board asks for a login first, as a real one would
+            user, colon, password = query.removeprefix("login=").partition(":")
+            valid = query.startswith("login=") and colon and _LOGIN_RE.match(user) and _LOGIN_RE.match(password)
+            if not valid:
+                raise _bad(spec, "the only option is login=USER:PASSWORD (letters, digits, _ . -)")
+            options["login"] = (user, password)
+        return ConnectionSpec(spec, "simulated", shell, options)
     if not colon:
         raise _bad(spec, "unsupported connection (a serial device is an absolute path like /dev/ttyUSB0)")
     raise _bad(spec, f"unsupported connection type {scheme!r}")
@@ -240,7 +251,9 @@ def open_transport(spec: str, *, workdir: Path, group_text: bytes | None = None)
         raise TransportError(str(e)) from e
     options = connection.options
     if connection.kind == "simulated":
-        return SimulatedBoard(workdir=workdir, shell=connection.target, group_text=group_text, spec=spec)
+        return SimulatedBoard(
+            workdir=workdir, shell=connection.target, group_text=group_text, spec=spec, login=options.get("login")
+        )
     if connection.kind == "cmd":
         return CommandTransport(options["argv"], spec=spec)
     try:

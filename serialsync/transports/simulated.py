@@ -25,6 +25,22 @@ SHELLS: dict[str, list[str]] = {
     "busybox": ["busybox", "sh", "-i"],
 }
 PROMPT = "board$ "
+LOGIN_PROMPT = "board login: "
+
+# A console that asks for a login before its shell, as a real board's getty does.
+_LOGIN = """
+while :; do
+  printf '%s' "$LOGIN_PROMPT"
+  IFS= read -r user || exit 1
+  stty -echo 2>/dev/null
+  printf 'Password: '
+  IFS= read -r password || exit 1
+  stty echo 2>/dev/null
+  printf '\\n'
+  if [ "$user" = "$1" ] && [ "$password" = "$2" ]; then shift 2; exec "$@"; fi
+  printf 'Login incorrect\\n'
+done
+"""
 
 
 class SimulatedBoard(PtyProcessTransport):
@@ -36,6 +52,7 @@ class SimulatedBoard(PtyProcessTransport):
         group_text: bytes | None = None,
         spec: str = "",
         helpers: bool = True,
+        login: tuple[str, str] | None = None,
     ) -> None:
         if shell not in SHELLS:
             raise TransportError(f"{spec or shell}: unknown shell {shell!r} (known: {', '.join(SHELLS)})")
@@ -68,7 +85,10 @@ class SimulatedBoard(PtyProcessTransport):
             "LANG": "C.UTF-8",
             "LAVA_MULTI_NODE_CACHE": str(self.cache_file),
             "SERIALSYNC_GROUP_FILE": str(self.group_file),
+            "LOGIN_PROMPT": LOGIN_PROMPT,
         }
+        if login is not None:
+            argv = ["sh", "-c", _LOGIN, "login", login[0], login[1], *argv]
         super().__init__(argv, spec=spec or f"simulated:{shell}", env=env, cwd=str(workdir))
 
 

@@ -43,7 +43,8 @@ def test_job_load_valid_file(tmp_path):
         ("dev2", "client", "simulated:dash"),
     ]
     assert job.devices[1].character_delay == 0.005
-    assert job.steps["client"][1].startswith("for i in 1 2; do")
+    client = next(d for d in job.devices if d.role == "client")
+    assert job.steps_of(client)[1].startswith("for i in 1 2; do")
 
 
 @pytest.mark.parametrize(

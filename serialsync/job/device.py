@@ -1,0 +1,236 @@
+"""One device's part of a job: its actions in order, with the protocol requests before each.
+
+Requests (LAVA's ``protocols: lava-multinode:`` in an action) are calls the
+host makes on the device's behalf, at the start of the action, before the
+board is even reachable if need be (a server waiting during boot for its
+clients). A wait's ``message: {key: $name}`` keeps the received value as
+``name``: later requests can send it (``$name``), and before each later test
+action it is exported on the board as a shell variable, as data.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+import pexpect
+
+from .._time import Deadline
+from ..console import ConsoleSession
+from ..coordinator import Coordinator
+from ..errors import CoordinatorError, SerialsyncError
+from ..install import DEFAULT_DIR, install_helpers
+from ..watcher import CallRecord
+from .board import (
+    OUTPUT_TAIL,
+    StepResult,
+    failure_pattern,
+    log_in,
+    prepare_console,
+    run_command,
+    run_step,
+    shell_assignment,
+    wait_prompt,
+    wait_ready,
+)
+from .model import Action, Device, Job, Request
+
+Event = Callable[[str], None]
+
+
+class DeviceRun:
+    def __init__(
+        self,
+        job: Job,
+        device: Device,
+        coordinator: Coordinator,
+        session: ConsoleSession,
+        deadline: Deadline,
+        *,
+        event: Event,
+        record: Callable[[CallRecord], None],
+    ) -> None:
+        self.job = job
+        self.device = device
+        self.coordinator = coordinator
+        self.session = session
+        self.deadline = deadline
+        self.event = event
+        self.record = record
+        self.steps: list[StepResult] = []
+        self.reason = ""
+        self.variables: dict[str, bytes] = {}
+        self._exported: dict[str, bytes] = {}
+        self._ready = False
+        self._failure = failure_pattern(job)
+        self._typed = 0  # steps typed so far: each one's end marker is numbered
+
+    # --- the whole run -----------------------------------------------------------------
+    def run(self) -> None:
+        """Every action of the device, in order; sets ``reason`` when something failed."""
+        for action in self.job.actions_of(self.device):
+            if (why := self.expelled()) is not None:
+                self.reason = f"stopped before {action.kind} {action.name!r}: {why}"
+                break
+            self.event(f"{action.kind} {action.name!r}" if action.name else action.kind)
+            if not self._requests(action):
+                break
+            keep_going = {"boot": self._boot, "test": self._test, "command": self._command}.get(
+                action.kind, lambda _action: True
+            )(action)
+            if not keep_going:
+                break
+        why = self.expelled()
+        if why is not None and why not in self.reason:
+            self.reason = f"{self.reason or 'stopped'}: {why}"
+
+    def expelled(self) -> str | None:
+        """Why this device was made to leave (the group ended), if it was."""
+        try:
+            return self.coordinator.departed().get(self.device.name)
+        except CoordinatorError:
+            return None  # Redis restarting: look again later; the calls wait it out too
+
+    def _fail(self, reason: str) -> None:
+        self.reason = self.reason or reason
+        self.event(f"failed: {reason}")
+        if self.job.ends_group(self.device) and self.expelled() is None:
+            self.event("its failure ends the group")
+            self.coordinator.end_group(self.device.name, self.reason)
+
+    def _timeout(self, action: Action, default: float) -> float:
+        return min(action.timeout or default, max(self.deadline.remaining, 0.0))
+
+    # --- requests --------------------------------------------------------------------------
+    def _requests(self, action: Action) -> bool:
+        for request in action.requests:
+            started = time.monotonic()
+            deadline = Deadline.after(min(request.timeout or self.job.timeouts.call, self.deadline.remaining))
+            try:
+                self._request(request, deadline)
+            except (CoordinatorError, KeyError) as e:
+                reason = e.args[0] if isinstance(e, KeyError) else str(e)
+                self.record(self._call_record(request, started, reason))
+                self._fail(f"{request.api} {request.message_id} (line {request.line}) failed: {reason}")
+                return False
+            self.record(self._call_record(request, started, ""))
+        return True
+
+    def _request(self, request: Request, deadline: Deadline) -> None:
+        coordinator, me = self.coordinator, self.device.name
+        if request.api == "lava-send":
+            coordinator.send(me, request.message_id, {k: self._value(v) for k, v in request.message})
+        elif request.api == "lava-sync":
+            coordinator.sync(me, request.message_id, deadline)
+        else:
+            if request.api == "lava-wait":
+                data = coordinator.wait(me, request.message_id, deadline)
+            else:
+                data = coordinator.wait_all(me, request.message_id, request.role, deadline)
+            order = [m.device for m in coordinator.members]
+            for key, target in request.message:
+                senders = [d for d in order if key in data.get(d, {})]
+                if not senders:
+                    raise KeyError(f"no device sent {key!r} with {request.message_id!r}")
+                self.variables[target[1:]] = data[senders[0]][key]
+
+    def _value(self, text: str) -> bytes:
+        if text.startswith("$") and text[1:].isidentifier():
+            if text[1:] not in self.variables:
+                raise KeyError(f"{text} was not received by an earlier wait of this device")
+            return self.variables[text[1:]]
+        return text.encode()
+
+    def _call_record(self, request: Request, started: float, reason: str) -> CallRecord:
+        return CallRecord(
+            device=self.device.name,
+            api=request.api,
+            message_id=request.message_id,
+            ok=not reason,
+            reason=reason,
+            waited=time.monotonic() - started,
+            role=request.role,
+        )
+
+    # --- actions ---------------------------------------------------------------------------
+    def _boot(self, action: Action) -> bool:
+        timeout = self._timeout(action, self.job.timeouts.boot)
+        try:
+            deadline = Deadline.after(timeout)
+            if action.login is not None:
+                log_in(self.session, action.login, deadline.remaining)
+            if action.prompts:
+                wait_prompt(self.session, action.prompts, deadline.remaining)
+            self._ready = False
+            self._get_ready(deadline.remaining)
+        except (pexpect.ExceptionPexpect, SerialsyncError, OSError) as e:
+            self._fail(f"boot failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            return False
+        return True
+
+    def _get_ready(self, timeout: float) -> None:
+        """The board's shell answers, its console is prepared, the helpers are there."""
+        if self._ready:
+            return
+        wait_ready(self.session, timeout)
+        if not self.device.connection.startswith("simulated"):
+            prepare_console(self.session, self.device, self.event)
+        if self.device.install_helpers:
+            files = install_helpers(self.session, timeout=min(self.job.timeouts.step, self.deadline.remaining))
+            self.event(f"helpers installed ({len(files)} files, checksums verified)")
+            run_command(self.session, f"export PATH={DEFAULT_DIR}:$PATH", self.job.timeouts.step)
+        self._ready = True
+
+    def _test(self, action: Action) -> bool:
+        self._get_ready(min(self.job.timeouts.boot, self.deadline.remaining))
+        for name, value in self.variables.items():
+            if self._exported.get(name) != value:
+                status, output = run_command(self.session, shell_assignment(name, value), 30)
+                if status != 0:
+                    self._fail(f"cannot set ${name} on the board: {output.strip()[-200:]}")
+                    return False
+                self._exported[name] = value
+        for number, step in enumerate(action.steps, 1):
+            if (why := self.expelled()) is not None:
+                self.reason = self.reason or f"stopped before {step.name}: {why}"
+                return False
+            self._typed += 1
+            first_line = step.command.splitlines()[0]
+            self.event(f"{step.name} ({number}/{len(action.steps)}): {first_line}")
+            timeout = min(action.timeout or self.job.timeouts.step, max(self.deadline.remaining, 0.0))
+            result = run_step(
+                self.session, self._typed, step.command, timeout, self._failure, self.expelled, step.name
+            )
+            self.steps.append(result)
+            if result.result != "pass":
+                self._fail(f"{result.name} ({first_line!r}) failed: {result.reason}")
+                if self.expelled() is not None or result.exit_status is None:
+                    return False  # the group ended, or the console is in an unknown state
+        return True
+
+    def _command(self, action: Action) -> bool:
+        """A command on this host (the job file's own), a test case of its own."""
+        self._typed += 1
+        name = f"command-{action.name}"
+        started = time.monotonic()
+        timeout = self._timeout(action, self.job.timeouts.step)
+        try:
+            done = subprocess.run(
+                ["sh", "-c", action.command], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired as e:
+            output = (e.stdout or b"") + (e.stderr or b"")
+            status, reason = None, f"timed out after {timeout:.0f}s"
+        else:
+            output = done.stdout + done.stderr
+            status, reason = done.returncode, "" if done.returncode == 0 else f"exit status {done.returncode}"
+        tail = output[-OUTPUT_TAIL:].decode("utf-8", "replace")
+        result = StepResult(
+            self._typed, action.command, "fail" if reason else "pass", status,
+            time.monotonic() - started, reason, tail if reason else "", name,
+        )  # fmt: skip
+        self.steps.append(result)
+        if reason:
+            self._fail(f"{name} failed: {reason}")
+        return True

@@ -1,0 +1,398 @@
+"""Load a job file in LAVA's MultiNode shape into the same validated Job.
+
+    job_name: iperf
+    timeouts: {job: {minutes: 20}, action: {minutes: 5}}
+    protocols:
+      lava-multinode:
+        roles:
+          server: {count: 1, connection: simulated, essential: true}
+          client:
+            devices:
+              - {name: client1, connection: "socket://127.0.0.1:7001", pacing: echo}
+        timeout: {minutes: 6}          # each multinode call
+    actions:
+      - boot: {role: [server, client], prompts: ['board\\$ '], auto_login: {...}}
+      - test:
+          role: [server]
+          protocols:
+            lava-multinode:
+              - {request: lava-wait, messageID: client-up, message: {ip: $client_ip}}
+          definitions:
+            - from: inline
+              name: server
+              path: inline/server.yaml
+              repository: {metadata: {format: Lava-Test Test Definition 1.0, name: server},
+                           run: {steps: ["iperf3 -c $client_ip"]}}
+      - command: {role: [server], name: collect, run: "echo done"}
+
+What serialsync cannot do (deploy images, fetch git test definitions) is
+either skipped with its protocol requests still made (``deploy``) or refused
+with the line. Keys LAVA knows that do not matter here are ignored; any
+other key is an error, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from .load import (
+    DEVICE_OPTIONS,
+    _construct,
+    _mapping,
+    _name,
+    _patterns,
+    _Problems,
+    _seconds,
+    _string,
+    device_options,
+)
+from .model import ON_FAILURE, Action, Device, Job, Login, Request, Step, Timeouts
+
+APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
+_VARIABLE_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
+_KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
+
+# LAVA's own keys that change nothing here: accepted and ignored.
+_IGNORED_TOP = {
+    "device_type", "priority", "visibility", "context", "metadata", "notify", "tags", "secrets",
+    "environment", "reboot_to_fastboot", "description",
+}  # fmt: skip
+_IGNORED_ACTION = {
+    "method", "commands", "media", "connection", "failure_retry", "repeat", "namespace", "transfer_overlay",
+    "kernel", "ramdisk", "dtb", "rootfs", "images", "os", "nfsrootfs", "modules", "type", "parameters",
+    "soft_reboot", "expect_shell", "docker", "to", "connection-namespace", "boot_finished",
+}  # fmt: skip
+_IGNORED_ROLE = {"device_type", "context", "tags", "timeout", "request", "expect_role"}
+
+
+def is_lava_job(root: yaml.Node) -> bool:
+    """A mapping with 'actions' or 'protocols' at the top is LAVA's shape."""
+    if not isinstance(root, yaml.MappingNode):
+        return False
+    keys = {k.value for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
+    return bool(keys & {"actions", "protocols", "job_name"})
+
+
+def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> Job | None:
+    allowed = {"job_name", "timeouts", "protocols", "actions", "failure_patterns", "on_failure"}
+    top = _mapping(root, "", allowed, {"job_name", "protocols", "actions"}, problems, _IGNORED_TOP)
+    name = _string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
+    timeouts, action_timeout = _timeouts(top.get("timeouts"), problems)
+    devices, essential, call_timeout = _group(top.get("protocols"), problems)
+    if call_timeout is not None:
+        timeouts = Timeouts(job=timeouts.job, boot=timeouts.boot, step=timeouts.step, call=call_timeout)
+    roles = {d.role for d in devices}
+    actions = _actions(top.get("actions"), roles, action_timeout, problems)
+    patterns = _patterns(top.get("failure_patterns"), problems)
+    on_failure = "continue"
+    if "on_failure" in top:
+        on_failure = str(top["on_failure"].value) if isinstance(top["on_failure"], yaml.ScalarNode) else ""
+        if on_failure not in ON_FAILURE:
+            problems.add(top["on_failure"], "on_failure", f"expected {' or '.join(ON_FAILURE)}")
+    problems.raise_if_any()
+    return Job(
+        name=name,
+        devices=tuple(devices),
+        actions=tuple(actions),
+        timeouts=timeouts,
+        source=source,
+        failure_patterns=patterns,
+        on_failure=on_failure,
+        essential_roles=frozenset(essential),
+    )
+
+
+def _timeouts(node: yaml.Node | None, problems: _Problems) -> tuple[Timeouts, float | None]:
+    if node is None:
+        return Timeouts(), None
+    fields = _mapping(node, "timeouts", {"job", "action", "connection", "actions", "connections"}, set(), problems)
+    job = _seconds(fields["job"], "timeouts.job", problems) if "job" in fields else None
+    action = _seconds(fields["action"], "timeouts.action", problems) if "action" in fields else None
+    defaults = Timeouts()
+    return (
+        Timeouts(
+            job=job or defaults.job,
+            boot=action or defaults.boot,
+            step=action or defaults.step,
+            call=defaults.call,
+        ),
+        action,
+    )
+
+
+def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], set[str], float | None]:
+    protocols = _mapping(node, "protocols", {"lava-multinode"}, {"lava-multinode"}, problems)
+    multinode = _mapping(
+        protocols.get("lava-multinode"), "protocols.lava-multinode", {"roles", "timeout"}, {"roles"}, problems
+    )
+    call_timeout = None
+    if "timeout" in multinode:
+        call_timeout = _seconds(multinode["timeout"], "protocols.lava-multinode.timeout", problems)
+    roles_node = multinode.get("roles")
+    devices: list[Device] = []
+    essential: set[str] = set()
+    if roles_node is None:
+        return devices, essential, call_timeout
+    if not isinstance(roles_node, yaml.MappingNode) or not roles_node.value:
+        problems.add(roles_node, "protocols.lava-multinode.roles", "expected a mapping of role name to {count: N}")
+        return devices, essential, call_timeout
+    seen: set[str] = set()
+    for key_node, value_node in roles_node.value:
+        where = f"protocols.lava-multinode.roles.{key_node.value}"
+        role = _name(key_node, where, problems)
+        allowed = {"count", "devices", "essential"} | DEVICE_OPTIONS
+        fields = _mapping(value_node, where, allowed, set(), problems, _IGNORED_ROLE)
+        if "essential" in fields:
+            value = _construct(fields["essential"])
+            if not isinstance(value, bool):
+                problems.add(fields["essential"], f"{where}.essential", "expected true or false")
+            elif value:
+                essential.add(role)
+        shared = device_options(fields, where, problems)
+        members: list[Device] = []
+        if "devices" in fields:
+            if "count" in fields:
+                problems.add(fields["count"], f"{where}.count", "give either count or devices, not both")
+            listed = fields["devices"]
+            if not isinstance(listed, yaml.SequenceNode) or not listed.value:
+                problems.add(listed, f"{where}.devices", "expected a list of {name: ..., connection: ...}")
+            else:
+                for index, item in enumerate(listed.value):
+                    item_where = f"{where}.devices[{index}]"
+                    item_fields = _mapping(item, item_where, {"name"} | DEVICE_OPTIONS, {"name"}, problems)
+                    name = _name(item_fields["name"], f"{item_where}.name", problems) if "name" in item_fields else ""
+                    own = device_options(item_fields, item_where, problems)
+                    options = {**shared, **{k: v for k, v in own.items() if k in item_fields}}
+                    members.append(Device(name=name, role=role, **options))
+                    if name in seen:
+                        problems.add(item_fields.get("name"), f"{item_where}.name", f"device name {name!r} used twice")
+                    seen.add(name)
+        else:
+            count = _construct(fields["count"]) if "count" in fields else None
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
+                problems.add(fields.get("count", value_node), f"{where}.count", "expected a count of devices, 1-256")
+                count = 0
+            for i in range(1, count + 1):
+                name = f"{role}{i}"
+                if name in seen:
+                    problems.add(value_node, f"{where}.count", f"device name {name!r} used twice")
+                seen.add(name)
+                members.append(Device(name=name, role=role, **shared))
+        devices.extend(members)
+    return devices, essential, call_timeout
+
+
+def _actions(
+    node: yaml.Node | None, roles: set[str], default_timeout: float | None, problems: _Problems
+) -> list[Action]:
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        problems.add(node, "actions", "expected a list of actions (boot, test, command, deploy)")
+        return []
+    actions: list[Action] = []
+    for index, item in enumerate(node.value):
+        where = f"actions[{index}]"
+        if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
+            problems.add(item, where, "expected one action: - boot: {...}, - test: {...}, - command: {...}")
+            continue
+        ((kind_node, body),) = item.value
+        kind = kind_node.value
+        where = f"{where}.{kind}"
+        if kind not in ("boot", "test", "command", "deploy"):
+            problems.add(kind_node, where, "unknown action (serialsync runs boot, test, command; deploy is skipped)")
+            continue
+        action = _action(kind, body, where, roles, default_timeout, problems)
+        if action is not None:
+            actions.append(action)
+    return actions
+
+
+def _action(
+    kind: str, node: yaml.Node, where: str, roles: set[str], default_timeout: float | None, problems: _Problems
+) -> Action | None:
+    own = {
+        "boot": {"prompts", "auto_login"},
+        "test": {"definitions", "steps", "name"},
+        "command": {"name", "run"},
+        "deploy": set(),
+    }[kind]
+    common = {"role", "timeout", "protocols"}
+    # deploy: whatever LAVA needs to deploy is skipped; only its requests matter here.
+    fields = _mapping(node, where, own | common, {"role"}, problems, _IGNORED_ACTION)
+    if kind == "deploy" and isinstance(node, yaml.MappingNode):
+        fields = {k.value: v for k, v in node.value if k.value in common}
+    action_roles = _roles(fields.get("role"), f"{where}.role", roles, problems)
+    timeout = _seconds(fields["timeout"], f"{where}.timeout", problems) if "timeout" in fields else default_timeout
+    requests = _requests(fields.get("protocols"), f"{where}.protocols", roles, problems)
+    line = node.start_mark.line + 1
+    if kind == "boot":
+        prompts = _prompts(fields.get("prompts"), f"{where}.prompts", problems)
+        login = _login(fields["auto_login"], f"{where}.auto_login", problems) if "auto_login" in fields else None
+        return Action("boot", action_roles, requests, timeout, prompts=prompts, login=login, name="boot", line=line)
+    if kind == "test":
+        steps = _test_steps(fields, where, problems)
+        name = _string(fields["name"], f"{where}.name", problems) if "name" in fields else "test"
+        return Action("test", action_roles, requests, timeout, steps=steps, name=name, line=line)
+    if kind == "command":
+        name = _name(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
+        if "name" not in fields:
+            problems.add(node, f"{where}.name", "missing")
+        if "run" not in fields:
+            problems.add(node, f"{where}.run", "missing: the shell command to run on this host")
+        command = _string(fields.get("run"), f"{where}.run", problems) if "run" in fields else ""
+        return Action("command", action_roles, requests, timeout, command=command, name=name, line=line)
+    return Action("deploy", action_roles, requests, timeout, name="deploy", line=line)
+
+
+def _roles(node: yaml.Node | None, where: str, known: set[str], problems: _Problems) -> frozenset[str]:
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node] if isinstance(node, yaml.ScalarNode) else None
+    if not items:
+        problems.add(node, where, "expected a role or a list of roles")
+        return frozenset()
+    roles = set()
+    for item in items:
+        role = item.value if isinstance(item, yaml.ScalarNode) else None
+        if role not in known:
+            problems.add(item, where, f"unknown role {role!r} (the group's roles: {', '.join(sorted(known))})")
+        else:
+            roles.add(role)
+    return frozenset(roles)
+
+
+def _prompts(node: yaml.Node | None, where: str, problems: _Problems) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    prompts = []
+    for index, item in enumerate(items):
+        text = _string(item, f"{where}[{index}]", problems)
+        try:
+            re.compile(text)
+        except re.error as e:
+            problems.add(item, f"{where}[{index}]", f"not a regular expression: {e}")
+            continue
+        if text:
+            prompts.append(text)
+    return tuple(prompts)
+
+
+def _login(node: yaml.Node, where: str, problems: _Problems) -> Login | None:
+    fields = _mapping(
+        node, where, {"login_prompt", "username", "password_prompt", "password", "login_commands"},
+        {"login_prompt", "username"}, problems,
+    )  # fmt: skip
+    values = {k: _string(v, f"{where}.{k}", problems) for k, v in fields.items() if k != "login_commands"}
+    if ("password" in values) != ("password_prompt" in values):
+        problems.add(node, where, "give password_prompt and password together")
+    if "login_prompt" not in values or "username" not in values:
+        return None
+    return Login(
+        values["login_prompt"], values["username"], values.get("password_prompt", ""), values.get("password", "")
+    )
+
+
+def _test_steps(fields: dict[str, yaml.Node], where: str, problems: _Problems) -> tuple[Step, ...]:
+    steps: list[Step] = []
+    if "steps" in fields:  # serialsync's shorthand: the steps right in the action
+        steps.extend(_step_list(fields["steps"], f"{where}.steps", "test", problems))
+    definitions = fields.get("definitions")
+    if definitions is not None:
+        if not isinstance(definitions, yaml.SequenceNode):
+            problems.add(definitions, f"{where}.definitions", "expected a list of test definitions")
+        else:
+            for index, item in enumerate(definitions.value):
+                steps.extend(_definition(item, f"{where}.definitions[{index}]", problems))
+    if not steps and "steps" not in fields and definitions is None:
+        problems.add(fields.get("role"), where, "a test action needs definitions (from: inline) or steps")
+    return tuple(steps)
+
+
+def _definition(node: yaml.Node, where: str, problems: _Problems) -> list[Step]:
+    fields = _mapping(
+        node, where, {"from", "name", "path", "repository", "parameters", "lava-signal"}, {"from", "name"}, problems
+    )
+    origin = fields.get("from")
+    if origin is not None and getattr(origin, "value", None) != "inline":
+        problems.add(origin, f"{where}.from", "only inline test definitions (from: inline): no network here")
+        return []
+    name = _string(fields.get("name"), f"{where}.name", problems) if "name" in fields else "test"
+    repository = _mapping(fields.get("repository"), f"{where}.repository", {"metadata", "run", "install", "parse"},
+                          {"run"}, problems)  # fmt: skip
+    run = _mapping(repository.get("run"), f"{where}.repository.run", {"steps"}, {"steps"}, problems)
+    if "steps" not in run:
+        return []
+    return _step_list(run["steps"], f"{where}.repository.run.steps", name, problems)
+
+
+def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) -> list[Step]:
+    if not isinstance(node, yaml.SequenceNode):
+        problems.add(node, where, "expected a list of shell commands")
+        return []
+    steps = []
+    for index, item in enumerate(node.value):
+        text = _string(item, f"{where}[{index}]", problems)
+        if text:
+            steps.append(Step(text, f"{prefix}-step-{index + 1}", item.start_mark.line + 1))
+    return steps
+
+
+def _requests(node: yaml.Node | None, where: str, roles: set[str], problems: _Problems) -> tuple[Request, ...]:
+    if node is None:
+        return ()
+    protocols = _mapping(node, where, {"lava-multinode"}, set(), problems)
+    listed = protocols.get("lava-multinode")
+    if listed is None:
+        return ()
+    where = f"{where}.lava-multinode"
+    if not isinstance(listed, yaml.SequenceNode):
+        problems.add(listed, where, "expected a list of {request: ..., messageID: ...}")
+        return ()
+    requests = []
+    for index, item in enumerate(listed.value):
+        item_where = f"{where}[{index}]"
+        fields = _mapping(
+            item, item_where, {"request", "messageID", "message", "role", "timeout", "action"},
+            {"request", "messageID"}, problems,
+        )  # fmt: skip
+        api = str(fields["request"].value) if isinstance(fields.get("request"), yaml.ScalarNode) else ""
+        if "request" in fields and api not in APIS:
+            problems.add(fields["request"], f"{item_where}.request", f"expected one of {', '.join(APIS)}")
+        message_id = _name(fields["messageID"], f"{item_where}.messageID", problems) if "messageID" in fields else ""
+        role = None
+        if "role" in fields:
+            role = str(fields["role"].value) if isinstance(fields["role"], yaml.ScalarNode) else ""
+            if api != "lava-wait-all":
+                problems.add(fields["role"], f"{item_where}.role", "only lava-wait-all takes a role")
+            elif role not in roles:
+                problems.add(fields["role"], f"{item_where}.role", f"unknown role {role!r}")
+        message = _message(fields.get("message"), f"{item_where}.message", api, problems)
+        timeout = _seconds(fields["timeout"], f"{item_where}.timeout", problems) if "timeout" in fields else None
+        requests.append(Request(api, message_id, message, role, timeout, item.start_mark.line + 1))
+    return tuple(requests)
+
+
+def _message(node: yaml.Node | None, where: str, api: str, problems: _Problems) -> tuple[tuple[str, str], ...]:
+    if node is None:
+        return ()
+    if api in ("lava-sync",):
+        problems.add(node, where, "lava-sync carries no message")
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        problems.add(node, where, "expected a mapping of key: value")
+        return ()
+    items = []
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if not _KEY_RE.match(key):
+            problems.add(key_node, f"{where}.{key}", "a key is 1-64 of A-Z a-z 0-9 _")
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            problems.add(value_node, f"{where}.{key}", "expected a plain value")
+            continue
+        value = str(value_node.value)
+        if api in ("lava-wait", "lava-wait-all") and not _VARIABLE_RE.match(value):
+            problems.add(value_node, f"{where}.{key}", "a wait's message names where the value goes: $name")
+            continue
+        items.append((key, value))
+    return tuple(items)

@@ -1,0 +1,95 @@
+"""LAVA-shaped jobs run on simulated boards: boot, test and command actions, protocol requests."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from serialsync.cli import main
+from serialsync.job import parse_job, run_job
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def results(outdir: Path) -> dict[str, dict]:
+    return {d["name"]: d for d in json.loads((outdir / "results.json").read_text())["devices"]}
+
+
+def test_example_server_waits_during_boot_for_its_clients(tmp_path):
+    assert main(["run", str(EXAMPLES / "lava-boot-wait.yaml"), "-q", "-o", str(tmp_path)]) == 0
+    devices = results(tmp_path)
+    server_calls = [(c["api"], c["message_id"], c["ok"]) for c in devices["server1"]["calls"]]
+    assert server_calls == [("lava-wait-all", "client-booted", True), ("lava-sync", "all-booted", True)]
+    # the server logged in (auto_login) before its shell answered
+    log = (tmp_path / "server1.console.log").read_bytes()
+    assert log.index(b"login:") < log.index(b"Password:") < log.index(b"__SSREADY")
+    cases = {c.get("name") for c in ET.parse(tmp_path / "results.xml").getroot().iter("testcase")}
+    assert {"multinode-lava-wait-all-client-booted", "multinode-lava-send-client-booted", "smoke-step-2"} <= cases
+
+
+def test_example_iperf_mixes_requests_and_helper_calls(tmp_path):
+    assert main(["run", str(EXAMPLES / "lava-iperf.yaml"), "-q", "-o", str(tmp_path)]) == 0
+    devices = results(tmp_path)
+    assert [s["name"] for s in devices["server1"]["steps"]][-1] == "command-collect-results"
+    # the address the client received by a request was used in its step's command line
+    assert b"iperf3 -c 10.0.0.1 -p 5201" in (tmp_path / "client-a.console.log").read_bytes()
+    for client in ("client-a", "client-b"):
+        apis = [c["api"] for c in devices[client]["calls"]]
+        assert apis == ["lava-wait", "lava-send", "lava-sync"]  # a request, then the helpers'
+
+
+def test_received_values_reach_the_board_as_data_never_as_code(tmp_path):
+    text = r"""
+job_name: inert
+protocols:
+  lava-multinode:
+    roles:
+      sender: {count: 1}
+      receiver: {count: 1}
+actions:
+- test:
+    role: [sender]
+    protocols:
+      lava-multinode:
+      - {request: lava-send, messageID: v, message: {value: "a'b $(touch pwned) `touch pwned2` \x01\x15\x03\n\n"}}
+    steps: ["true"]
+- test:
+    role: [receiver]
+    protocols:
+      lava-multinode:
+      - {request: lava-wait, messageID: v, message: {value: $v}}
+    steps:
+    - |
+      printf '%s' "$v" > got
+      printf 'a%sb $(touch pwned) `touch pwned2` \001\025\003\n\n' "'" > want
+      cmp got want && test ! -e pwned && test ! -e pwned2
+"""
+    result = run_job(parse_job(text, source="inert.yaml"), tmp_path)
+    assert result.passed, [(d.name, d.reason, [s.output_tail for s in d.steps]) for d in result.devices]
+
+
+def test_a_request_for_a_value_nobody_received_fails_with_its_line(tmp_path):
+    text = """
+job_name: unknown-var
+protocols:
+  lava-multinode:
+    roles:
+      a: {count: 1}
+actions:
+- test:
+    role: [a]
+    protocols:
+      lava-multinode:
+      - {request: lava-send, messageID: m, message: {ip: $never_received}}
+    steps: ["true"]
+"""
+    result = run_job(parse_job(text, source="u.yaml"), tmp_path)
+    (device,) = result.devices
+    assert device.result == "fail"
+    assert "lava-send m (line 12)" in device.reason and "$never_received" in device.reason
+    assert device.steps == []  # the action's steps were not run

@@ -19,6 +19,7 @@ ALLOWED = {
     "watcher": {"errors", "_time", "_scheduler", "protocol", "coordinator", "transports"},
     "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
     "install": {"errors", "_resources"},
+    "replay": {"errors", "protocol"},  # recorded logs in, protocol events out
     "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
     "cli": {
         "__init__",
@@ -32,6 +33,7 @@ ALLOWED = {
         "console",
         "install",
         "job",
+        "replay",
     },
     "__init__": {"errors"},
     "examples": set(),

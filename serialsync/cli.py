@@ -20,6 +20,7 @@ from .errors import JobConfigError, SerialsyncError
 from .install import DEFAULT_DIR, install_helpers
 from .job import JobResult, Reporter, load_job, parse_job, run_job
 from .job.model import Device, Job
+from .job.plan import sync_plan
 from .job.run import wait_ready
 from .transports import open_transport
 from .watcher import CallRecord
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("connection", help="the board's connection spec, as in a job file")
     install.add_argument("--dir", default=DEFAULT_DIR, help=f"where on the board (default {DEFAULT_DIR})")
     install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
+    check = sub.add_parser("check", help="print a job's sync plan per role and flag calls that can never complete")
+    check.add_argument("job", type=Path)
     replay = sub.add_parser("replay", help="print the protocol events in a recorded console log (raw or LAVA YAML)")
     replay.add_argument("log", type=Path)
     args = parser.parse_args(argv)
@@ -179,7 +182,16 @@ def main(argv: list[str] | None = None) -> int:
             return _groups(args.action, args.url, args.group)
         if args.command == "replay":
             return _replay(args.log)
+        if args.command == "check":
+            plan = sync_plan(load_job(args.job))
+            print(plan.render())
+            return 1 if plan.problems else 0
         job = load_job(args.job)
+        # The plan's findings before any board is touched: a wait nobody will answer shows now.
+        findings = sync_plan(job).findings
+        for finding in findings:
+            kind = "problem" if finding.blocking else "note"
+            print(f"serialsync: {kind}: {job.source}:{finding.line or '?'}: {finding.text}", file=sys.stderr)
         only = set(args.devices.split(",")) if args.devices else None
         coordinator = None
         if args.coordinator:

@@ -47,6 +47,7 @@ from .load import (
     _seconds,
     _string,
     device_options,
+    first_line,
 )
 from .model import ON_FAILURE, Action, Device, Job, Login, Request, Step, Timeouts
 
@@ -333,7 +334,7 @@ def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) ->
     for index, item in enumerate(node.value):
         text = _string(item, f"{where}[{index}]", problems)
         if text:
-            steps.append(Step(text, f"{prefix}-step-{index + 1}", item.start_mark.line + 1))
+            steps.append(Step(text, f"{prefix}-step-{index + 1}", first_line(item)))
     return steps
 
 

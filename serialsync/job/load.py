@@ -146,6 +146,12 @@ def _mapping(
     return out
 
 
+def first_line(node: yaml.Node) -> int:
+    """The line of a scalar's first character of content (a block scalar starts below its | or >)."""
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    return node.start_mark.line + 1 + (1 if block else 0)
+
+
 def _construct(node: yaml.Node) -> object:
     """The plain value of a node, typed as YAML would."""
     loader = yaml.SafeLoader("")
@@ -301,7 +307,7 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                 for index, step in enumerate(steps_node.value):
                     text = _string(step, f"{where}.steps[{index}]", problems)
                     if text:
-                        steps.append(Step(text, f"step-{len(steps) + 1}", step.start_mark.line + 1))
+                        steps.append(Step(text, f"step-{len(steps) + 1}", first_line(step)))
         if role:
             roles[role] = (key_node, steps, essential)
     return roles

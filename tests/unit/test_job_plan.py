@@ -1,0 +1,67 @@
+"""`serialsync check`: the sync plan per role, and calls that can never complete, with their lines."""
+
+from __future__ import annotations
+
+from serialsync.cli import main
+from serialsync.job import parse_job
+from serialsync.job.plan import sync_plan
+
+JOB = """devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+  - {name: c2, role: client}
+roles:
+  server:
+    steps:
+      - lava-send server-up ip=10.0.0.1
+      - lava-wait-all client-ready client
+      - lava-wait never-sent
+      - lava-sync only-server
+  client:
+    steps:
+      - lava-wait server-up
+      - |
+        echo preparing
+        lava-send "client-done" result=ok
+      - for i in 1 2; do lava-wait-all "round-$i"; done
+"""
+
+
+def test_plan_flags_calls_that_can_never_complete_with_their_lines():
+    plan = sync_plan(parse_job(JOB, source="plan.yaml"))
+    found = {(f.line, f.text, f.blocking) for f in plan.findings}
+    assert found == {
+        (9, "lava-wait-all client-ready client (role server): role client never sends it", True),
+        (10, "lava-wait never-sent (role server): no device sends it", True),
+        (11, "lava-sync only-server (role server): role client never reaches it", True),
+        (18, "lava-wait-all round-$i (role client): its ID is only known at run time: not checked", False),
+    }
+    assert [(c.api, c.message_id, c.line) for c in plan.calls["client"]] == [
+        ("lava-wait", "server-up", 14),
+        ("lava-send", "client-done", 17),
+        ("lava-wait-all", "round-$i", 18),
+    ]
+
+
+def test_plan_holds_back_where_an_id_is_built_at_run_time():
+    # The client syncs on IDs built at run time: "only-server" may be one of them.
+    job = parse_job(JOB.replace('lava-wait-all "round-$i"', 'lava-sync "round-$i"'), source="plan.yaml")
+    texts = [f.text for f in sync_plan(job).findings]
+    assert not any("only-server" in t for t in texts)
+    assert any("never-sent" in t for t in texts)
+
+
+def test_check_command_prints_the_plan_and_fails_on_problems(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(JOB)
+    assert main(["check", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "role server (srv):" in out and "role client (c1, c2):" in out
+    assert f"{bad}:10: lava-wait never-sent (role server): no device sends it" in out
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        JOB.replace("      - lava-wait never-sent\n", "")
+        .replace("      - lava-sync only-server\n", "")
+        .replace('lava-send "client-done" result=ok', "lava-send client-ready result=ok")
+    )
+    assert main(["check", str(good)]) == 0

@@ -22,6 +22,7 @@ from .job import JobResult, Reporter, load_job, parse_job, run_job
 from .job.model import Device, Job
 from .job.plan import sync_plan
 from .job.run import wait_ready
+from .status import LiveStatus
 from .transports import open_transport
 from .watcher import CallRecord
 
@@ -44,6 +45,9 @@ class ConsoleReporter(Reporter):
 
     def device_event(self, device: Device, text: str) -> None:
         self._line(device, text)
+
+    def call_started(self, device: Device, api: str, message_id: str | None, role: str | None = None) -> None:
+        self._line(device, "  waits: " + " ".join(x for x in (api, message_id, role) if x))
 
     def call_done(self, device: Device, record: CallRecord) -> None:
         what = f"{record.api} {record.message_id or ''}".rstrip()
@@ -79,12 +83,17 @@ def print_table(result: JobResult, stream: TextIO | None = None) -> None:
 def _run(
     job: Job, outdir: Path, quiet: bool, coordinator: Coordinator | None = None, only: set[str] | None = None
 ) -> int:
-    reporter = Reporter() if quiet else ConsoleReporter()
+    # On a terminal, a status table redrawn in place; elsewhere (CI logs) one line per event.
+    live = not quiet and sys.stdout.isatty()
+    reporter: Reporter = Reporter() if quiet else LiveStatus(sys.stdout) if live else ConsoleReporter()
     try:
         result = run_job(job, outdir, reporter=reporter, coordinator=coordinator, only=only)
     except ValueError as e:
         print(f"serialsync: {e}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if isinstance(reporter, LiveStatus):
+            reporter.stop()
     print_table(result)
     print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
     return 0 if result.passed else EXIT_FAILED

@@ -27,6 +27,10 @@ class TransportError(SerialsyncError):
     """A console connection failed."""
 
 
+class EchoMismatch(TransportError):
+    """Echo pacing could not confirm a typed line: it was erased on the board, not handed over."""
+
+
 class TransportClosed(TransportError):
     """The connection is closed: by the other end, or used after close()."""
 

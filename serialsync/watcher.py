@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ._scheduler import Scheduler, WorkerPool
 from ._time import SYSTEM_CLOCK, Clock, Deadline
 from .coordinator import Coordinator
-from .errors import CoordinatorError
+from .errors import CoordinatorError, EchoMismatch
 from .protocol import (
     Ack,
     DamagedRequest,
@@ -373,12 +373,18 @@ class Watcher:
                 self._typing = True
             try:
                 self.pacer.type(data, self._write)
-                if on_typed is not None:
-                    on_typed()
+            except EchoMismatch as e:
+                # The board's echo never confirmed a line (echo pacing): it was erased,
+                # not handed over. Its recovery timer still runs, so a reply is typed again.
+                log.warning("%s: could not type a line: %s", self.device, e)
             except Exception as e:  # a dead console: remember it, keep draining
                 if self.write_error is None:
                     log.warning("%s: cannot type into the console: %s", self.device, e)
                 self.write_error = e
+                on_typed = None
+            try:
+                if on_typed is not None:
+                    on_typed()
             finally:
                 with self._outbox_cond:
                     self._typing = False

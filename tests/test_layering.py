@@ -20,6 +20,7 @@ ALLOWED = {
     "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
     "install": {"errors", "_resources"},
     "replay": {"errors", "protocol"},  # recorded logs in, protocol events out
+    "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
     "cli": {
         "__init__",
@@ -34,6 +35,7 @@ ALLOWED = {
         "install",
         "job",
         "replay",
+        "status",
     },
     "__init__": {"errors"},
     "examples": set(),

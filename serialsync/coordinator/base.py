@@ -100,6 +100,15 @@ def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb:
     return f"timed out after {float(deadline.timeout)}s waiting for {scope}: {names} {verb}"
 
 
+_MISSING_RE = re.compile(r": ([A-Za-z0-9_.-]+(?:, [A-Za-z0-9_.-]+)*) never (?:sent|reached) it\Z")
+
+
+def missing_in(reason: str) -> list[str]:
+    """The devices a timeout_reason() text names as missing ([] for any other text)."""
+    found = _MISSING_RE.search(reason)
+    return found.group(1).split(", ") if found and found.group(1) != "nobody" else []
+
+
 def left_reasons(left: Mapping[str, str], devices: Iterable[str]) -> str:
     return "; ".join(f"{device} left the group ({left[device]})" for device in devices)
 

@@ -50,6 +50,7 @@ class DeviceRun:
         *,
         event: Event,
         record: Callable[[CallRecord], None],
+        started: Callable[[str, str, str | None], None] = lambda api, message_id, role: None,
     ) -> None:
         self.job = job
         self.device = device
@@ -58,6 +59,7 @@ class DeviceRun:
         self.deadline = deadline
         self.event = event
         self.record = record
+        self.started = started
         self.steps: list[StepResult] = []
         self.reason = ""
         self.variables: dict[str, bytes] = {}
@@ -107,6 +109,8 @@ class DeviceRun:
         for request in action.requests:
             started = time.monotonic()
             deadline = Deadline.after(min(request.timeout or self.job.timeouts.call, self.deadline.remaining))
+            if request.api != "lava-send":
+                self.started(request.api, request.message_id, request.role)
             try:
                 self._request(request, deadline)
             except (CoordinatorError, KeyError) as e:

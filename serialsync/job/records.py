@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .run import JobResult
+
+
+LAST_LINE_BYTES = 200
+_ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 def call_case_name(api: str, message_id: str | None) -> str:
@@ -71,11 +77,19 @@ class ConsoleLogs:
     line is written out at close.
     """
 
-    def __init__(self, raw: IO[bytes], stamped: IO[bytes], started: float | None = None) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        stamped: IO[bytes],
+        started: float | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self.raw = raw
         self.stamped = stamped
         self.started = time.monotonic() if started is None else started
+        self.on_line = on_line  # each complete, non-blank line, as text
         self._line_open = False
+        self._partial = b""
 
     def write(self, data: bytes) -> None:
         self.raw.write(data)
@@ -85,6 +99,13 @@ class ConsoleLogs:
                 self.stamped.write(b"[%9.3f] " % now)
             self.stamped.write(piece)
             self._line_open = not piece.endswith((b"\n", b"\r"))
+            if self.on_line is not None:
+                self._partial = (self._partial + piece)[-LAST_LINE_BYTES:]
+                if not self._line_open:
+                    text = _ESCAPES.sub(b"", self._partial).strip()
+                    self._partial = b""
+                    if text:
+                        self.on_line(text.decode("utf-8", "replace"))
 
     def flush(self) -> None:
         self.raw.flush()

@@ -20,15 +20,23 @@ import pexpect
 from .._time import Deadline
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
+from ..coordinator.base import missing_in
 from ..errors import SerialsyncError
 from ..protocol import wire
 from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
-from ..watcher import CallRecord, Watcher
+from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import StepResult, wait_ready
 from .device import DeviceRun
 from .model import Device, Job
 from .records import ConsoleLogs, write_junit
+
+
+def _blocking_started(reporter: Reporter, device: Device, request: object) -> None:
+    api = API_NAMES.get(type(request))
+    if api in ("lava-sync", "lava-wait", "lava-wait-all"):
+        reporter.call_started(device, api, getattr(request, "message_id", None), getattr(request, "role", None))
+
 
 __all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wait_ready"]
 
@@ -68,6 +76,9 @@ class Reporter:
 
     def device_event(self, device: Device, text: str) -> None: ...
 
+    def call_started(self, device: Device, api: str, message_id: str | None, role: str | None = None) -> None:
+        """A blocking call (sync, wait, wait-all) began: the device waits in it until call_done."""
+
     def call_done(self, device: Device, record: CallRecord) -> None: ...
 
 
@@ -100,10 +111,11 @@ def run_job(
         raise ValueError(f"no device named {', '.join(unknown)} in job {job.name!r}")
     local = [d for d in job.devices if only is None or d.name in only]
     results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
+    last_lines: dict[str, str] = {}  # device -> its console's last line, for timeout reports
     threads = [
         threading.Thread(
             target=_run_device,
-            args=(job, device, result, coordinator, outdir, deadline, reporter, wrap_transport),
+            args=(job, device, result, coordinator, outdir, deadline, reporter, wrap_transport, last_lines),
             name=f"device-{device.name}",
             daemon=True,
         )
@@ -130,6 +142,7 @@ def _run_device(
     deadline: Deadline,
     reporter: Reporter,
     wrap_transport: TransportWrapper | None,
+    last_lines: dict[str, str],
 ) -> None:
     started = time.monotonic()
     log_path = outdir / f"{device.name}.console.log"
@@ -137,14 +150,22 @@ def _run_device(
     members = [(m.device, m.role) for m in coordinator.members]
     watcher: Watcher | None = None
     records: list[CallRecord] = []  # the board's calls and the host's own requests, in order
+    missing_seen: dict[int, dict[str, str]] = {}
 
     def record(call: CallRecord) -> None:
         records.append(call)
+        if not call.ok:
+            # Name what each device the call waited for was last doing: its last console line.
+            seen = {name: last_lines.get(name, "(not on this host)") for name in missing_in(call.reason)}
+            if seen:
+                missing_seen[len(records) - 1] = seen
         reporter.call_done(device, call)
 
     try:
         with open(log_path, "wb") as raw_log, open(outdir / f"{device.name}.console.timestamped.log", "wb") as stamped:
-            console_log = ConsoleLogs(raw_log, stamped, started)
+            console_log = ConsoleLogs(
+                raw_log, stamped, started, on_line=lambda line: last_lines.__setitem__(device.name, line)
+            )
             transport = open_transport(
                 device.connection,
                 workdir=outdir / device.name,
@@ -160,6 +181,7 @@ def _run_device(
                     call_timeout=job.timeouts.call,
                     pacer=make_pacer(device.pacing, device.character_delay),
                     on_call=record,
+                    on_request=lambda _name, request: _blocking_started(reporter, device, request),
                 )
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)
                 reporter.device_event(device, f"connected ({device.connection})")
@@ -171,6 +193,7 @@ def _run_device(
                     deadline,
                     event=lambda text: reporter.device_event(device, text),
                     record=record,
+                    started=lambda api, mid, role: reporter.call_started(device, api, mid, role),
                 )
                 try:
                     run.run()
@@ -194,7 +217,10 @@ def _run_device(
         else:
             coordinator.leave(device.name, result.reason)
     finally:
-        result.calls = [asdict(c) for c in records]
+        result.calls = [
+            {**asdict(c), **({"last_console_lines": missing_seen[i]} if i in missing_seen else {})}
+            for i, c in enumerate(records)
+        ]
         if watcher is not None:
             result.dropped = dict(watcher.parser.stats)
         result.duration = time.monotonic() - started

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..errors import TransportError
+from ..errors import EchoMismatch
 
 log = logging.getLogger("serialsync.pacing")
 
@@ -192,7 +192,7 @@ class EchoPacer(Pacer):
                 with self._cond:
                     # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
                     self._line = _EchoLine()
-            raise TransportError(
+            raise EchoMismatch(
                 f"the board's echo did not match a typed line after {self.attempts} attempts "
                 "(does it echo? use fixed pacing for a board without echo)"
             )

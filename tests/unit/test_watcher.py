@@ -199,3 +199,16 @@ def test_watcher_asks_again_for_a_marker_damaged_after_an_earlier_retry_chain_ga
     assert watcher.flush(5)
     assert bytes(board.tx).count(wire.SS_RETRY_LINE) == 2
     watcher.close()
+
+
+def test_watcher_a_reply_the_echo_never_confirmed_is_typed_again_later():
+    from serialsync.transports.pacing import EchoPacer
+
+    board = MemoryTransport()  # echoes nothing: every paced line fails its check
+    pacer = EchoPacer(echo_timeout=0.05, attempts=1)
+    watcher = Watcher("dev1", group("dev1", "dev2"), board.write, pacer=pacer, ack_timeout=0.05)
+    watcher.feed(marker("t.50", "SEND", "m"))
+    first_chunk = b"#SERIALSYNC1 t.5"
+    # Erased on the board, not handed over: the recovery timer types it again.
+    assert board.wait_written(lambda tx: tx.count(first_chunk) >= 2, 10)
+    watcher.close()

@@ -129,8 +129,23 @@ def _install(spec: str, directory: str, timeout: float) -> int:
 
 
 def _replay(log: Path) -> int:
-    from .replay import describe, replay_log
+    """A log: print its protocol events. A run's output directory: play its devices back as a group."""
+    from .replay import describe, replay_group, replay_log
 
+    if log.is_dir():
+        import json
+
+        results = json.loads((log / "results.json").read_text(encoding="utf-8"))
+        members = [(d["name"], d["role"], log / f"{d['name']}.console.log") for d in results["devices"]]
+        played = replay_group(members)
+        for device in played:
+            board = device.board
+            verdict = "ok" if device.passed else "DIFFERS"
+            end = "" if device.finished else ", recording not played to its end"
+            print(f"{device.name}: {board.answered}/{board.pauses} requests answered{end}: {verdict}")
+            for mismatch in board.mismatches:
+                print(f"  {mismatch}")
+        return 0 if all(d.passed for d in played) else EXIT_FAILED
     found = replay_log(log)
     for item in found:
         where = f"{log}:{item.line}" if item.line else f"{log}:EOF"
@@ -173,8 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
     check = sub.add_parser("check", help="print a job's sync plan per role and flag calls that can never complete")
     check.add_argument("job", type=Path)
-    replay = sub.add_parser("replay", help="print the protocol events in a recorded console log (raw or LAVA YAML)")
-    replay.add_argument("log", type=Path)
+    replay = sub.add_parser(
+        "replay",
+        help="print the protocol events in a console log (raw or LAVA YAML), "
+        "or play a run's output directory back as a group and compare the host's answers",
+    )
+    replay.add_argument("log", type=Path, help="a console log, or the output directory of `serialsync run`")
     args = parser.parse_args(argv)
     level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

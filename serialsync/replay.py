@@ -1,4 +1,4 @@
-"""Read a recorded console log and find the protocol events in it.
+"""Recorded console logs: the protocol events in them, and boards played back from them.
 
 Two forms are read: raw console bytes (what `serialsync run` saves as
 DEVICE.console.log, or any capture), and LAVA's YAML job log, one
@@ -10,15 +10,35 @@ event comes with the line of the log where it ended.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pexpect
 import yaml
 
-from .errors import SerialsyncError
-from .protocol.events import DamagedRequest, Discarded, Event
+from ._time import Deadline
+from .console import ConsoleSession
+from .coordinator import Member, MemoryCoordinator
+from .errors import SerialsyncError, TransportClosed, TransportTimeout
+from .protocol import wire
+from .protocol.events import (
+    DamagedRequest,
+    Dialect,
+    Discarded,
+    Event,
+    GroupRequest,
+    RejectedRequest,
+    Request,
+    SendRequest,
+    SyncRequest,
+    WaitAllRequest,
+    WaitRequest,
+)
 from .protocol.parser import MarkerParser
+from .transports.base import Transport
+from .watcher import CallRecord, Watcher
 
 # LAVA's levels that carry what the board printed (feedback: a secondary console).
 CONSOLE_LEVELS = frozenset({"target", "feedback"})
@@ -89,3 +109,203 @@ def describe(event: Event) -> str:
     dialect = fields.pop("dialect", None)
     parts = [f"{k}={v!r}" for k, v in fields.items()]
     return f"{name}[{getattr(dialect, 'value', dialect)}] " + " ".join(parts)
+
+
+# --- a recorded console played back as a board ------------------------------------------
+MAX_TYPED = 1 << 20  # bytes of what the host typed kept while a reply is awaited
+_REPLY_KINDS = (SendRequest, SyncRequest, WaitRequest, WaitAllRequest, GroupRequest, RejectedRequest)
+
+
+@dataclass(frozen=True)
+class _Pause:
+    """Where the recording stops until the host answers a request."""
+
+    at: int  # offset in the recording just after the request's line
+    request: Request
+    recorded: tuple[bytes, ...]  # the reply lines as the board echoed them (empty: no echo recorded)
+
+
+def _reply_lines(request: Request, text: bytes) -> tuple[bytes, ...]:
+    """The recorded echo of the reply to *request* at the start of *text* (the lines after its marker)."""
+    lines = [line.rstrip(b"\r") for line in text.split(b"\n")[:64]]
+    if request.dialect is Dialect.SERIALSYNC:
+        prefix = wire.SS_REPLY_PREFIX + (request.token or "").encode() + b" "
+        parts = [line[line.index(prefix) :] for line in lines if prefix in line]
+        # One whole copy: parts 1/N .. N/N (a copy typed again later is not compared).
+        if parts and b" 1/" in parts[0]:
+            total = int(parts[0].split(b" ")[2].split(b"/")[1] or 0)
+            return tuple(parts[:total]) if len(parts) >= total else ()
+        return ()
+    for line in lines:
+        if b"<LAVA_" in line and b"_COMPLETE" in line:
+            return (line[line.index(b"<LAVA_") :],)
+    return ()
+
+
+def _pauses(recording: bytes) -> list[_Pause]:
+    parser = MarkerParser()
+    pauses: list[_Pause] = []
+    seen: set[str] = set()
+    offset = 0
+    for line in recording.splitlines(keepends=True):
+        offset += len(line)
+        parser.receive_data(line)
+        for event in parser.events():
+            if not isinstance(event, _REPLY_KINDS) or not event.wants_reply:
+                continue
+            if event.token is not None:
+                if event.token in seen:
+                    continue  # printed again after a retry: answered once
+                seen.add(event.token)
+            pauses.append(_Pause(offset, event, _reply_lines(event, recording[offset : offset + 65536])))
+    return pauses
+
+
+class ReplayBoard(Transport):
+    """A board played back from its recorded console: it stops after each request marker
+    until the host has typed the whole reply, and notes any reply that differs from the
+    recorded one. What else the host types (steps, retry lines) is taken and ignored.
+    """
+
+    def __init__(self, recording: bytes, spec: str = "replay") -> None:
+        self.spec = spec
+        self.recording = recording
+        self.mismatches: list[str] = []
+        self.answered = 0
+        self._pauses = _pauses(recording)
+        self._position = 0
+        self._next = 0  # the next pause
+        self._typed = bytearray()  # what the host typed since the current pause began
+        self._cond = threading.Condition()
+        self._closed = False
+
+    @classmethod
+    def from_file(cls, path: Path) -> ReplayBoard:
+        data = b"".join(line for _, line in console_lines(path))
+        return cls(data, spec=f"replay:{path}")
+
+    @property
+    def pauses(self) -> int:
+        return len(self._pauses)
+
+    def _stop_at(self) -> int:
+        return self._pauses[self._next].at if self._next < len(self._pauses) else len(self.recording)
+
+    def _answered(self) -> bool:
+        """Has the host typed the whole reply for the current pause? Compares it when it has."""
+        pause = self._pauses[self._next]
+        lines = [line.rstrip(b"\r") for line in bytes(self._typed).split(b"\n")[:-1]]
+        wanted = len(pause.recorded) or 1
+        if pause.request.dialect is Dialect.SERIALSYNC:
+            prefix = wire.SS_REPLY_PREFIX + (pause.request.token or "").encode() + b" "
+            reply = [line for line in lines if line.startswith(prefix)]
+            if not reply:
+                return False
+            total = int(reply[0].split(b" ")[2].split(b"/")[1] or 1) if b"/" in reply[0] else 1
+            wanted = max(wanted, total)
+        else:
+            reply = [line for line in lines if line.startswith(b"<LAVA_")]
+        if len(reply) < wanted:
+            return False
+        if pause.recorded and tuple(reply[:wanted]) != pause.recorded:
+            self.mismatches.append(
+                f"{self.spec}: reply to {describe(pause.request)}: typed {b' / '.join(reply[:wanted])!r}, "
+                f"recorded {b' / '.join(pause.recorded)!r}"
+            )
+        return True
+
+    def read(self, max_bytes: int, timeout: float | None) -> bytes:
+        deadline = Deadline.after(timeout)
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise TransportClosed(f"{self.spec}: closed")
+                stop = self._stop_at()
+                if self._position < stop:
+                    chunk = self.recording[self._position : min(stop, self._position + max_bytes)]
+                    self._position += len(chunk)
+                    if self._position == stop and self._next < len(self._pauses):
+                        self._typed.clear()  # the reply starts now
+                    return chunk
+                if self._next >= len(self._pauses):
+                    return b""  # the end of the recording: EOF
+                if self._answered():
+                    self.answered += 1
+                    self._next += 1
+                    continue
+                if deadline.expired:
+                    raise TransportTimeout(f"{self.spec}: no reply typed in {timeout}s")
+                self._cond.wait(None if timeout is None else deadline.remaining)
+
+    def write(self, data: bytes) -> None:
+        with self._cond:
+            if self._closed:
+                raise TransportClosed(f"{self.spec}: closed")
+            self._typed += data
+            del self._typed[: max(0, len(self._typed) - MAX_TYPED)]  # bounded: a host gone wild
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+# --- a recorded run of a group played back -------------------------------------------------
+@dataclass
+class ReplayedDevice:
+    name: str
+    role: str
+    board: ReplayBoard
+    calls: list[CallRecord]
+    finished: bool  # the whole recording was played
+
+    @property
+    def passed(self) -> bool:
+        return self.finished and not self.board.mismatches and self.board.answered == self.board.pauses
+
+
+def replay_group(
+    members: list[tuple[str, str, Path]], *, call_timeout: float = 30.0, timeout: float = 300.0
+) -> list[ReplayedDevice]:
+    """Play the recorded consoles of a group's devices (name, role, log) together.
+
+    Each board stops at its requests until the host, through a fresh group
+    coordinator, answers them; a board whose recording ends leaves the group,
+    as its device did when its job ended.
+    """
+    coordinator = MemoryCoordinator([Member(name, role) for name, role, _ in members])
+    deadline = Deadline.after(timeout)
+    played: list[ReplayedDevice] = []
+    sessions: list[ConsoleSession] = []
+    watchers: list[Watcher] = []
+    for name, role, path in members:
+        board = ReplayBoard.from_file(path)
+        watcher = Watcher(name, coordinator, board.write, call_timeout=call_timeout)
+        watchers.append(watcher)
+        sessions.append(ConsoleSession(board, watcher, timeout=timeout))
+        played.append(ReplayedDevice(name, role, board, watcher.calls, False))
+
+    def pump(index: int) -> None:
+        session, device = sessions[index], played[index]
+        while not deadline.expired:
+            try:
+                session.read_nonblocking(4096, min(1.0, max(deadline.remaining, 0.01)))
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                device.finished = True
+                break
+        coordinator.leave(device.name, "its recording ended" if device.finished else "replay timed out")
+
+    threads = [threading.Thread(target=pump, args=(i,), daemon=True) for i in range(len(members))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for watcher, session in zip(watchers, sessions, strict=True):
+        watcher.wait_idle(5)
+        watcher.close()
+        session.close()
+    coordinator.close()
+    return played

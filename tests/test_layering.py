@@ -19,7 +19,8 @@ ALLOWED = {
     "watcher": {"errors", "_time", "_scheduler", "protocol", "coordinator", "transports"},
     "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
     "install": {"errors", "_resources"},
-    "replay": {"errors", "protocol"},  # recorded logs in, protocol events out
+    # recorded logs in: protocol events out, or boards played back to a watcher
+    "replay": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
     "cli": {

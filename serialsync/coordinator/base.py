@@ -86,9 +86,13 @@ def check_data(data: Mapping[str, bytes]) -> dict[str, bytes]:
     return clean
 
 
-def copy_group_data(data: Mapping[str, Mapping[str, bytes]]) -> GroupData:
-    # Callers get their own dicts; the store must not change under them or by them.
-    return {sender: dict(values) for sender, values in data.items()}
+def copy_group_data(data: Mapping[str, Mapping[str, bytes]], order: Iterable[str]) -> GroupData:
+    """The senders' data in group order, whatever order they sent in.
+
+    So a reply is the same however the sends raced (a replayed run answers as
+    recorded). Callers get their own dicts: the store must not change under them.
+    """
+    return {sender: dict(data[sender]) for sender in order if sender in data}
 
 
 def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb: str) -> str:

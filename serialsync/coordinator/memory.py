@@ -130,7 +130,7 @@ class MemoryCoordinator(Coordinator):
             def attempt() -> GroupData | None:
                 senders = self._messages.get(message_id)
                 if senders:
-                    return copy_group_data(senders)
+                    return copy_group_data(senders, self._devices)
                 self._check_caller_present(device)
                 # Only when nobody is left who could send it (a one-device group just times out).
                 if others and all(other in self._left for other in others):
@@ -162,7 +162,7 @@ class MemoryCoordinator(Coordinator):
             def attempt() -> GroupData | None:
                 absent = missing()
                 if not absent:
-                    return copy_group_data(self._messages[message_id])
+                    return copy_group_data(self._messages[message_id], self._devices)
                 self._check_caller_present(device)
                 gone = [member for member in absent if member in self._left]
                 if gone:

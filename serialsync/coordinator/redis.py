@@ -50,6 +50,7 @@ from serialsync.coordinator.base import (
     check_data,
     check_members,
     check_message_id,
+    copy_group_data,
     left_reasons,
     log,
     timeout_reason,
@@ -464,7 +465,6 @@ class RedisCoordinator(Coordinator):
     def _read_message(self, message_id: str) -> tuple[GroupData, dict[str, str]]:
         raw, left = self._read(self._msg_key(message_id))
         data: GroupData = {}
-        # Presence markers first, so senders keep the order Redis lists them in.
         for field in raw:
             sender, _, key = field.partition(b"\x00")
             if not key:
@@ -473,7 +473,7 @@ class RedisCoordinator(Coordinator):
             sender, _, key = field.partition(b"\x00")
             if key:
                 data.setdefault(sender.decode(), {})[key.decode("utf-8", "surrogatepass")] = value
-        return data, left
+        return copy_group_data(data, self._devices), left
 
     def _block(
         self,

@@ -567,6 +567,15 @@ def check_wait_fails_when_every_other_device_left(make: Factory) -> None:
         assert group.wait(CLIENT1, "sent", Deadline.after(0)) == {SERVER: {"k": b"v"}}
 
 
+def check_senders_come_in_group_order_whatever_order_they_sent_in(make: Factory) -> None:
+    # A reply must not depend on how the sends raced: a replayed run answers as recorded.
+    with _coordinator(make, _trio()) as group:
+        for device in (CLIENT2, SERVER, CLIENT1):
+            group.send(device, "m", {"k": device.encode()})
+        assert list(group.wait_all(SERVER, "m", None, Deadline.after(0))) == [SERVER, CLIENT1, CLIENT2]
+        assert list(group.wait(CLIENT1, "m", Deadline.after(0))) == [SERVER, CLIENT1, CLIENT2]
+
+
 def check_departed_lists_who_left_with_the_first_reason(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         assert group.departed() == {}
@@ -645,6 +654,7 @@ ALL_CHECKS: list[Callable[[Factory], None]] = [
     check_calls_after_leaving_raise_device_left,
     check_pending_call_of_departing_device_fails,
     check_wait_fails_when_every_other_device_left,
+    check_senders_come_in_group_order_whatever_order_they_sent_in,
     check_departed_lists_who_left_with_the_first_reason,
     check_end_group_fails_every_call_of_every_device,
     check_close_releases_waiters,

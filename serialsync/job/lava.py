@@ -48,8 +48,9 @@ from .load import (
     _string,
     device_options,
     first_line,
+    on_failure_of,
 )
-from .model import ON_FAILURE, Action, Device, Job, Login, Request, Step, Timeouts
+from .model import Action, Device, Job, Login, Request, Step, Timeouts
 
 APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
 _VARIABLE_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
@@ -87,11 +88,7 @@ def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> 
     roles = {d.role for d in devices}
     actions = _actions(top.get("actions"), roles, action_timeout, problems)
     patterns = _patterns(top.get("failure_patterns"), problems)
-    on_failure = "continue"
-    if "on_failure" in top:
-        on_failure = str(top["on_failure"].value) if isinstance(top["on_failure"], yaml.ScalarNode) else ""
-        if on_failure not in ON_FAILURE:
-            problems.add(top["on_failure"], "on_failure", f"expected {' or '.join(ON_FAILURE)}")
+    on_failure = on_failure_of(top.get("on_failure"), problems)
     problems.raise_if_any()
     return Job(
         name=name,

@@ -84,11 +84,7 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
     devices = _devices(top.get("devices"), problems)
     steps = _roles(top.get("roles"), problems)
     patterns = _patterns(top.get("failure_patterns"), problems)
-    on_failure = "continue"
-    if "on_failure" in top:
-        on_failure = str(top["on_failure"].value) if isinstance(top["on_failure"], yaml.ScalarNode) else ""
-        if on_failure not in ON_FAILURE:
-            problems.add(top["on_failure"], "on_failure", f"expected {' or '.join(ON_FAILURE)}")
+    on_failure = on_failure_of(top.get("on_failure"), problems)
     if devices and steps is not None:
         used = {d.role for d in devices}
         for role, node in steps.items():
@@ -185,6 +181,16 @@ def _seconds(node: yaml.Node | None, field: str, problems: _Problems) -> float |
         problems.add(node, field, "expected a positive number of seconds, or {seconds|minutes|hours: N}")
         return None
     return float(value)
+
+
+def on_failure_of(node: yaml.Node | None, problems: _Problems) -> str:
+    """The job's on_failure: continue (the default) or end-group."""
+    if node is None:
+        return "continue"
+    value = str(node.value) if isinstance(node, yaml.ScalarNode) else ""
+    if value not in ON_FAILURE:
+        problems.add(node, "on_failure", f"expected {' or '.join(ON_FAILURE)}")
+    return value
 
 
 def _patterns(node: yaml.Node | None, problems: _Problems) -> tuple[str, ...]:

@@ -202,6 +202,10 @@ def _run_device(
                     result.reason = run.reason
                 if not result.reason:
                     result.result = "pass"
+            except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
+                # The reason first: the group is told it as the device leaves, just below.
+                result.reason = result.reason or f"{type(e).__name__}: {e}"
+                raise
             finally:
                 coordinator.leave(device.name, result.reason or "finished its steps")
                 if watcher is not None:

@@ -120,3 +120,25 @@ roles:
     message = str(info.value)
     assert "bad.yaml:1: on_failure: expected continue or end-group" in message
     assert "bad.yaml:6: roles.server.essential: expected true or false" in message
+
+
+def test_a_board_that_never_answers_leaves_with_why_and_the_others_hear_it(tmp_path):
+    text = """
+timeouts: {boot: 2, call: 90, step: 90}
+devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client, connection: "cmd:sleep 60"}
+roles:
+  server:
+    steps:
+      - lava-wait-all ready client
+  client:
+    steps:
+      - lava-send ready
+"""
+    result, elapsed = run(tmp_path, text)
+    assert elapsed < 40, f"took {elapsed:.0f}s"
+    c1, srv = device(result, "c1"), device(result, "srv")
+    assert c1.result == "fail" and "TIMEOUT" in c1.reason
+    (call,) = srv.calls
+    assert "c1 left the group (TIMEOUT" in call["reason"], call["reason"]

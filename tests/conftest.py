@@ -72,7 +72,7 @@ def _free_port() -> int:
 class RedisServer:
     """A real redis-server on a loopback port; it can be killed and started again on the same port."""
 
-    def __init__(self, *extra: str, directory: str | None = None) -> None:
+    def __init__(self, *extra: str, directory: str | None = None, password: tuple[str, str] | None = None) -> None:
         import shutil
 
         pytest.importorskip("redis", reason="the redis client is not installed: pip install redis")
@@ -82,6 +82,7 @@ class RedisServer:
         self.port = _free_port()
         self.extra = extra or ("--save", "", "--appendonly", "no")
         self.directory = directory
+        self.password = password  # (user, password) the readiness check logs in with
         self.proc = None
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
@@ -96,7 +97,8 @@ class RedisServer:
         if self.directory is not None:
             argv += ["--dir", self.directory]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0)
+        user, password = self.password or (None, None)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1.0, username=user, password=password)
         deadline = Deadline.after(REDIS_START_TIMEOUT)
         try:
             while True:
@@ -143,4 +145,19 @@ def persistent_redis(tmp_path) -> Iterator[RedisServer]:
     try:
         yield server
     finally:
+        server.kill()
+
+
+@pytest.fixture
+def make_redis_server():
+    """A factory of redis-servers with the given arguments; each is killed at the end of the test."""
+    servers: list[RedisServer] = []
+
+    def make(*extra: str, **options) -> RedisServer:
+        server = RedisServer(*extra, **options)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
         server.kill()

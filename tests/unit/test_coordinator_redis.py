@@ -294,3 +294,33 @@ def test_coordinator_redis_password_never_shown(
     assert secret not in shown
     if not from_env:
         assert "***" in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["acl-user-in-url", "unix-socket-password-from-env"])
+def test_coordinator_redis_authenticated_and_unix_socket_urls_work(
+    tmp_path, how: str, make_redis_server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that demands an ACL user and password, on TCP and on a unix socket."""
+    secret = "pa55-" + uuid.uuid4().hex
+    socket_path = tmp_path / "redis.sock"
+    server = make_redis_server(
+        "--save", "", "--appendonly", "no",
+        "--unixsocket", str(socket_path), "--unixsocketperm", "700",
+        "--user", "default", "off",
+        "--user", "serialsync", "on", f">{secret}", "~*", "&*", "+@all",
+        directory=str(tmp_path),
+        password=("serialsync", secret),
+    )  # fmt: skip
+    server.start()
+    if how == "acl-user-in-url":
+        url = server.url.replace("redis://", f"redis://serialsync:{secret}@")
+    else:
+        monkeypatch.setenv(PASSWORD_ENV, secret)
+        url = f"unix://serialsync@{socket_path}?db=0"
+    caplog.set_level(logging.DEBUG)
+    group = _group_name()
+    with RedisCoordinator(workers("d1", "d2"), url, group=group) as one:
+        with RedisCoordinator(workers("d1", "d2"), url, group=group) as other:
+            one.send("d1", "m", {"k": b"v"})
+            assert other.wait("d2", "m", Deadline.after(10)) == {"d1": {"k": b"v"}}
+    assert secret not in caplog.text

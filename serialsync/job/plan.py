@@ -99,7 +99,26 @@ def sync_plan(job: Job) -> SyncPlan:
             for step in action.steps:
                 for api, message_id, wait_role, line in calls_in_step(step.command, step.line):
                     calls[role].append(PlannedCall(role, api, message_id, line, step.name, wait_role))
-    return SyncPlan(job, calls, _judge(job, roles, calls))
+    return SyncPlan(job, calls, _judge(job, roles, calls) + _unreceived_values(job, roles))
+
+
+def _unreceived_values(job: Job, roles: list[str]) -> list[Finding]:
+    """A request that sends $name, in a role where no earlier wait keeps a value as name."""
+    findings = []
+    for role in roles:
+        received: set[str] = set()
+        for action in (a for a in job.actions if role in a.roles):
+            for request in action.requests:
+                values = [value for _, value in request.message]
+                if request.api == "lava-send":
+                    for value in values:
+                        if value.startswith("$") and value[1:] not in received:
+                            head = f"lava-send {request.message_id} (role {role})"
+                            text = f"{head}: {value} is not received by an earlier wait"
+                            findings.append(Finding(request.line, text, True))
+                else:
+                    received.update(value[1:] for value in values)
+    return findings
 
 
 def _judge(job: Job, roles: list[str], calls: dict[str, list[PlannedCall]]) -> list[Finding]:

@@ -65,3 +65,32 @@ def test_check_command_prints_the_plan_and_fails_on_problems(tmp_path, capsys):
         .replace('lava-send "client-done" result=ok', "lava-send client-ready result=ok")
     )
     assert main(["check", str(good)]) == 0
+
+
+def test_plan_flags_a_value_sent_before_any_wait_received_it():
+    text = """job_name: vars
+protocols:
+  lava-multinode:
+    roles:
+      a: {count: 1}
+      b: {count: 1}
+actions:
+- test:
+    role: [a]
+    protocols:
+      lava-multinode:
+      - {request: lava-send, messageID: early, message: {ip: $ip}}
+      - {request: lava-wait, messageID: addr, message: {ip: $ip}}
+      - {request: lava-send, messageID: late, message: {ip: $ip}}
+    steps: ["true"]
+- test:
+    role: [b]
+    protocols:
+      lava-multinode:
+      - {request: lava-send, messageID: addr, message: {ip: 10.0.0.1}}
+      - {request: lava-wait-all, messageID: late, role: a}
+      - {request: lava-wait, messageID: early}
+    steps: ["true"]
+"""
+    problems = [(f.line, f.text) for f in sync_plan(parse_job(text, source="v.yaml")).problems]
+    assert problems == [(12, "lava-send early (role a): $ip is not received by an earlier wait")]

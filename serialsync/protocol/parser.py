@@ -80,13 +80,14 @@ class _LostStarts:
     handles each place once, so how the stream was cut does not matter.
     """
 
-    __slots__ = ("_done", "_start", "_tail", "found")
+    __slots__ = ("_done", "_start", "_tail", "found", "last_piece")
 
     def __init__(self) -> None:
         self._tail = b""
         self._start = 0  # stream offset of _tail[0]
         self._done = -_WINDOW  # stream offset of the last start looked at
         self.found = 0
+        self.last_piece = -1  # stream offset of the last piece of a start seen, damaged or not
 
     def scan(self, data: bytes) -> None:
         # Almost every read holds neither piece, not even across the seam with
@@ -111,6 +112,7 @@ class _LostStarts:
                 at = buf.find(fragment)
                 while at >= 0:
                     hits.append((origin + at - offset, buf, at - offset))
+                    self.last_piece = max(self.last_piece, origin + at)
                     at = buf.find(fragment, at + 1)
         for where, buf, start in sorted(hits, key=lambda hit: hit[0]):
             if start + _WINDOW > len(buf) or where < self._done + _WINDOW:
@@ -128,9 +130,6 @@ class _LostStarts:
 
 
 _HEX = frozenset(b"0123456789abcdef")
-# Anything on a line that shows its marker start was seen (whole or damaged)
-# by the scans above, or that it is LAVA's dialect, which has no retry.
-_LINE_CLAIMS = (_FRAGMENTS[0][0], _FRAGMENTS[1][0], b"LAVA_")
 _TAIL = 10  # " " + 8 hex digits + ">"
 
 
@@ -139,32 +138,40 @@ class _LostTails:
 
     A marker ends with " CRC>" (8 lowercase hex digits). A line holding such
     an end but no trace of a marker start had its start destroyed: hit twice,
-    or cut off by a kernel line printed into it. Rarely needed, so it costs
-    one byte search per read until a '>' shows up.
+    or cut off by a kernel line printed into it. The pieces of starts come
+    from _LostStarts (which looks at every byte anyway), so a read without a
+    '>' costs one byte search and a line-end search here.
     """
 
-    __slots__ = ("_claimed", "_tail", "found")
+    __slots__ = ("_line_start", "_offset", "_starts", "_tail", "found")
 
-    def __init__(self) -> None:
+    def __init__(self, starts: _LostStarts) -> None:
+        self._starts = starts
         self._tail = b""  # the last bytes of the stream, for ends cut by a read
-        self._claimed = False  # the current line shows a marker start
+        self._offset = 0  # stream offset of the next read's first byte
+        self._line_start = 0  # stream offset where the line being printed began
         self.found = 0
 
-    def scan(self, data: bytes) -> None:
-        buf = self._tail + data
-        if b">" in data:
+    def scan(self, data: bytes, in_lava_marker: bool = False) -> None:
+        """``in_lava_marker``: a LAVA marker began in an earlier read and is still open."""
+        if b">" in data:  # rare in console text: only then is the read joined to the kept tail
+            buf = self._tail + data
+            origin = self._offset - len(self._tail)
             at = buf.find(b">", len(self._tail))
             while at >= 0:
                 if at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at]):
-                    line_start = buf.rfind(b"\n", 0, at) + 1
-                    claimed = self._claimed if line_start == 0 else False
-                    if not claimed and not any(c in buf[line_start:at] for c in _LINE_CLAIMS):
+                    newline = buf.rfind(b"\n", 0, at)
+                    line_start = origin + newline + 1 if newline >= 0 else self._line_start
+                    line = buf[max(newline + 1, 0) : at]
+                    lava = b"LAVA_" in line or (in_lava_marker and newline < len(self._tail))
+                    if self._starts.last_piece < line_start and not lava:
                         self.found += 1
                 at = buf.find(b">", at + 1)
-        newline = buf.rfind(b"\n")
-        last_line = buf[newline + 1 :]
-        self._claimed = (self._claimed and newline < 0) or any(c in last_line for c in _LINE_CLAIMS)
-        self._tail = buf[-_TAIL:]
+        newline = data.rfind(b"\n")
+        if newline >= 0:
+            self._line_start = self._offset + newline + 1
+        self._offset += len(data)
+        self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
 
 
 class MarkerParser:
@@ -179,7 +186,7 @@ class MarkerParser:
         self._events: deque[Event] = deque()
         self._eof = False
         self._lost = _LostStarts()
-        self._lost_tails = _LostTails()
+        self._lost_tails = _LostTails(self._lost)
         self._lost_taken = 0
         self._escape = b""  # an escape sequence cut off by the end of the last read
 
@@ -200,7 +207,7 @@ class MarkerParser:
             if not data:
                 return
         self._lost.scan(data)
-        self._lost_tails.scan(data)
+        self._lost_tails.scan(data, self._dialect is Dialect.LAVA)
         if self._dialect is None and not self._buf:
             # Between markers nothing is buffered: search the new bytes where they
             # are and copy only from where a marker starts or may start. Most reads

@@ -5,7 +5,16 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-HELPER_NAMES = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all", "lava-group", "lava-role", "lava-self")
+HELPER_NAMES = (
+    "lava-send",
+    "lava-sync",
+    "lava-wait",
+    "lava-wait-all",
+    "lava-group",
+    "lava-role",
+    "lava-self",
+    "lava-test-case",
+)
 
 
 def helpers_dir() -> Path:

@@ -17,6 +17,21 @@ LAST_LINE_BYTES = 200
 _ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
+_TEST_CASE_RE = re.compile(
+    r"<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=([A-Za-z0-9_.-]+) RESULT=(pass|fail|skip|unknown)"
+    r"(?: MEASUREMENT=([^\s>]+))?(?: UNITS=([^\s>]+))?>"
+)
+
+
+def parse_test_case(line: str) -> dict | None:
+    """A test case the board reported (lava-test-case's signal) in a console line, if any."""
+    found = _TEST_CASE_RE.search(line)
+    if found is None:
+        return None
+    name, result, measurement, units = found.groups()
+    return {"name": name, "result": result, "measurement": measurement, "units": units}
+
+
 def call_case_name(api: str, message_id: str | None) -> str:
     """LAVA's name for a multinode call as a test case: multinode-lava-sync-round."""
     return f"multinode-{api}" + (f"-{message_id}" if message_id else "")
@@ -49,6 +64,16 @@ def write_junit(result: JobResult, path: Path) -> None:
             )
             if not call["ok"]:
                 ET.SubElement(case, "failure", message=call["reason"])
+            cases.append(case)
+        for reported in device.test_cases:  # lava-test-case on the board
+            case = ET.Element("testcase", classname=f"{result.job}.{device.name}", name=reported["name"])
+            if reported["result"] == "fail":
+                ET.SubElement(case, "failure", message="lava-test-case reported fail")
+            elif reported["result"] in ("skip", "unknown"):
+                ET.SubElement(case, "skipped", message=f"lava-test-case reported {reported['result']}")
+            if reported["measurement"] is not None:
+                value = f"{reported['measurement']} {reported['units'] or ''}".strip()
+                ET.SubElement(case, "properties").append(ET.Element("property", name="measurement", value=value))
             cases.append(case)
         if device.result != "pass" and not any(c.find("failure") is not None for c in cases):
             # A device that failed before any step (no console, no shell) still shows why.

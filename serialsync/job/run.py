@@ -29,7 +29,7 @@ from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import StepResult, wait_ready
 from .device import DeviceRun
 from .model import Device, Job
-from .records import ConsoleLogs, write_junit
+from .records import ConsoleLogs, parse_test_case, write_junit
 
 
 def _blocking_started(reporter: Reporter, device: Device, request: object) -> None:
@@ -54,6 +54,8 @@ class DeviceResult:
     calls: list[dict] = field(default_factory=list)
     console_log: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
+    # lava-test-case results the board printed: {name, result, measurement, units}
+    test_cases: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -163,9 +165,13 @@ def _run_device(
 
     try:
         with open(log_path, "wb") as raw_log, open(outdir / f"{device.name}.console.timestamped.log", "wb") as stamped:
-            console_log = ConsoleLogs(
-                raw_log, stamped, started, on_line=lambda line: last_lines.__setitem__(device.name, line)
-            )
+
+            def on_line(line: str) -> None:
+                last_lines[device.name] = line
+                if (case := parse_test_case(line)) is not None:
+                    result.test_cases.append(case)
+
+            console_log = ConsoleLogs(raw_log, stamped, started, on_line=on_line)
             transport = open_transport(
                 device.connection,
                 workdir=outdir / device.name,

@@ -93,3 +93,70 @@ actions:
     assert device.result == "fail"
     assert "lava-send m (line 12)" in device.reason and "$never_received" in device.reason
     assert device.steps == []  # the action's steps were not run
+
+
+def test_a_lava_job_with_deploy_images_and_lava_test_case_runs_as_written(tmp_path):
+    """A LAVA-shaped job as people write them for LAVA: deploy images (skipped here), auto_login,
+    inline definitions whose steps record test cases with lava-test-case."""
+    text = """
+job_name: apache
+timeouts: {job: {minutes: 5}, action: {minutes: 2}, connection: {minutes: 1}}
+priority: medium
+visibility: public
+metadata: {docs-source: writing-multinode}
+protocols:
+  lava-multinode:
+    roles:
+      server: {device_type: cubietruck, count: 1, connection: "simulated:sh?login=root:x"}
+      client: {device_type: beaglebone-black, count: 2, connection: "simulated:dash?login=root:x"}
+    timeout: {minutes: 1}
+actions:
+- deploy:
+    role: [server, client]
+    to: tftp
+    kernel: {url: "http://images.example.invalid/vmlinuz", type: zimage}
+    ramdisk: {url: "http://images.example.invalid/initramfs.cpio.gz", compression: gz, add-header: u-boot}
+- boot:
+    role: [client, server]
+    method: u-boot
+    commands: nfs
+    auto_login: {login_prompt: 'login:', username: root, password_prompt: 'Password:', password: x}
+    prompts: ['board\\$ ']
+- test:
+    role: [client]
+    definitions:
+    - repository:
+        metadata: {format: Lava-Test Test Definition 1.0, name: client-wait, os: [debian]}
+        run:
+          steps:
+          - lava-test-case client-uname --shell uname -a
+          - lava-wait server_installed
+      from: inline
+      name: client-wait
+      path: inline/client-wait.yaml
+- test:
+    role: [server]
+    definitions:
+    - repository:
+        metadata: {format: Lava-Test Test Definition 1.0, name: server}
+        run:
+          steps:
+          - lava-test-case installed --shell test -d /
+          - lava-test-case throughput --result pass --measurement 94.2 --units Mbit/s
+          - lava-test-case broken --shell false || true
+          - lava-send server_installed
+      from: inline
+      name: server
+      path: inline/server.yaml
+"""
+    result = run_job(parse_job(text, source="apache.yaml"), tmp_path)
+    assert result.passed, [(d.name, d.reason) for d in result.devices]
+    server = next(d for d in result.devices if d.role == "server")
+    assert [(c["name"], c["result"], c["measurement"], c["units"]) for c in server.test_cases] == [
+        ("installed", "pass", None, None),
+        ("throughput", "pass", "94.2", "Mbit/s"),
+        ("broken", "fail", None, None),
+    ]
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "results.xml").getroot().iter("testcase")}
+    assert cases["broken"].find("failure") is not None and cases["installed"].find("failure") is None
+    assert {c["name"] for d in result.devices if d.role == "client" for c in d.test_cases} == {"client-uname"}

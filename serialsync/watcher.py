@@ -11,7 +11,6 @@ one: the reply, or a nack naming the reason.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -58,7 +57,6 @@ API_NAMES = {
 MAX_REMEMBERED_TOKENS = 256
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
 MAX_RETYPES = 12  # copies of a reply typed before giving up on its confirmation
-RETRY_COALESCE = 0.25  # seconds: damage noticed again within this asks no second time
 MAX_BACKOFF = 8.0  # seconds: the wait between copies doubles up to this
 
 
@@ -125,7 +123,6 @@ class Watcher:
         self._unconfirmed: dict[str, int] = {}
         self._retries_since_intact = 0
         self._retrying_since = 0.0
-        self._last_retry_at = -math.inf
         self._scheduler = Scheduler(f"{device}-timers")
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
@@ -323,12 +320,7 @@ class Watcher:
                 # up must still be asked for again, or its helper waits for ever.
                 self._retries_since_intact = 0
                 self._retrying_since = now
-            elif not continuing and now - self._last_retry_at < RETRY_COALESCE:
-                # One damaged marker can be noticed twice (a torn start, then its
-                # orphaned end): one retry line answers both; the chain goes on.
-                return
             self._retries_since_intact += 1
-            self._last_retry_at = now
             seen = self._retries_since_intact
 
         def check() -> None:

@@ -143,13 +143,14 @@ class _LostTails:
     '>' costs one byte search and a line-end search here.
     """
 
-    __slots__ = ("_line_start", "_offset", "_starts", "_tail", "found")
+    __slots__ = ("_last_end", "_line_start", "_offset", "_starts", "_tail", "found")
 
     def __init__(self, starts: _LostStarts) -> None:
         self._starts = starts
         self._tail = b""  # the last bytes of the stream, for ends cut by a read
         self._offset = 0  # stream offset of the next read's first byte
         self._line_start = 0  # stream offset where the line being printed began
+        self._last_end = -1  # stream offset of the last marker end seen
         self.found = 0
 
     def scan(self, data: bytes, in_lava_marker: bool = False) -> None:
@@ -164,8 +165,13 @@ class _LostTails:
                     line_start = origin + newline + 1 if newline >= 0 else self._line_start
                     line = buf[max(newline + 1, 0) : at]
                     lava = b"LAVA_" in line or (in_lava_marker and newline < len(self._tail))
-                    if self._starts.last_piece < line_start and not lava:
+                    pieces = self._starts.last_piece
+                    # A start on an earlier line that no end closed yet: this end is its
+                    # second half (a kernel line printed into it), already reported damaged.
+                    continued = self._last_end < pieces < line_start
+                    if pieces < line_start and not lava and not continued:
                         self.found += 1
+                    self._last_end = origin + at
                 at = buf.find(b">", at + 1)
         newline = data.rfind(b"\n")
         if newline >= 0:

@@ -245,6 +245,17 @@ def test_parser_marker_whose_whole_start_was_destroyed_is_noticed_by_its_end():
         assert lost_starts(stream, chunk) == 1, chunk
 
 
+def test_parser_marker_torn_by_a_kernel_line_is_reported_once():
+    good = ss_marker("fed0ba3a.578", "SYNC", "r2")
+    torn = good[:20] + b"[ 7939.846740] random: crng init done\r\n" + good[20:]
+    stream = b"board$ ls\r\n" + good + b"\r\n" + torn + b"\r\n" + good + b"\r\n"
+    for chunk in (1, 5, 4096):
+        events, _ = parse(stream)
+        assert sum(isinstance(e, DamagedRequest) for e in events) == 1
+        # its second half is the damaged marker's, not a marker whose start was lost
+        assert lost_starts(stream, chunk) == 0, chunk
+
+
 def test_parser_lava_markers_and_text_ending_in_hex_are_not_lost_starts():
     # A LAVA message id can be 8 hex digits; LAVA's dialect has no retry line.
     stream = lava_marker("WAIT deadbeef") + b"\r\n" + b"<SERIALSYNC1 ab.1 WAIT deadbeef 0a1b2c3d>\r\n"

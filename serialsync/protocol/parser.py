@@ -80,14 +80,15 @@ class _LostStarts:
     handles each place once, so how the stream was cut does not matter.
     """
 
-    __slots__ = ("_done", "_start", "_tail", "found", "last_piece")
+    __slots__ = ("_done", "_start", "_tail", "found", "pieces")
 
     def __init__(self) -> None:
         self._tail = b""
         self._start = 0  # stream offset of _tail[0]
         self._done = -_WINDOW  # stream offset of the last start looked at
         self.found = 0
-        self.last_piece = -1  # stream offset of the last piece of a start seen, damaged or not
+        # stream offsets of the latest pieces of starts seen, damaged or not (for _LostTails)
+        self.pieces: deque[int] = deque(maxlen=64)
 
     def scan(self, data: bytes) -> None:
         # Almost every read holds neither piece, not even across the seam with
@@ -112,7 +113,7 @@ class _LostStarts:
                 at = buf.find(fragment)
                 while at >= 0:
                     hits.append((origin + at - offset, buf, at - offset))
-                    self.last_piece = max(self.last_piece, origin + at)
+                    self.pieces.append(origin + at)
                     at = buf.find(fragment, at + 1)
         for where, buf, start in sorted(hits, key=lambda hit: hit[0]):
             if start + _WINDOW > len(buf) or where < self._done + _WINDOW:
@@ -136,20 +137,20 @@ _TAIL = 10  # " " + 8 hex digits + ">"
 class _LostTails:
     """Finds serialsync markers whose whole start was lost, by their end.
 
-    A marker ends with " CRC>" (8 lowercase hex digits). A line holding such
-    an end but no trace of a marker start had its start destroyed: hit twice,
-    or cut off by a kernel line printed into it. The pieces of starts come
-    from _LostStarts (which looks at every byte anyway), so a read without a
-    '>' costs one byte search and a line-end search here.
+    A marker ends with " CRC>" (8 lowercase hex digits). Such an end with no
+    piece of a start since the previous end had its start destroyed: hit
+    twice, or cut off by a kernel line printed into it (whose first half the
+    parser reports damaged). Lines are not trusted: a line end can be lost
+    too. The pieces of starts come from _LostStarts, which looks at every
+    byte anyway, so a read without a '>' costs one byte search here.
     """
 
-    __slots__ = ("_last_end", "_line_start", "_offset", "_starts", "_tail", "found")
+    __slots__ = ("_last_end", "_offset", "_starts", "_tail", "found")
 
     def __init__(self, starts: _LostStarts) -> None:
         self._starts = starts
         self._tail = b""  # the last bytes of the stream, for ends cut by a read
         self._offset = 0  # stream offset of the next read's first byte
-        self._line_start = 0  # stream offset where the line being printed began
         self._last_end = -1  # stream offset of the last marker end seen
         self.found = 0
 
@@ -161,21 +162,14 @@ class _LostTails:
             at = buf.find(b">", len(self._tail))
             while at >= 0:
                 if at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at]):
-                    newline = buf.rfind(b"\n", 0, at)
-                    line_start = origin + newline + 1 if newline >= 0 else self._line_start
-                    line = buf[max(newline + 1, 0) : at]
-                    lava = b"LAVA_" in line or (in_lava_marker and newline < len(self._tail))
-                    pieces = self._starts.last_piece
-                    # A start on an earlier line that no end closed yet: this end is its
-                    # second half (a kernel line printed into it), already reported damaged.
-                    continued = self._last_end < pieces < line_start
-                    if pieces < line_start and not lava and not continued:
+                    end = origin + at
+                    since = max(self._last_end - origin, 0)
+                    lava = b"LAVA_" in buf[since:at] or (in_lava_marker and since == 0)
+                    has_start = any(self._last_end < piece < end for piece in self._starts.pieces)
+                    if not has_start and not lava:
                         self.found += 1
-                    self._last_end = origin + at
+                    self._last_end = end
                 at = buf.find(b">", at + 1)
-        newline = data.rfind(b"\n")
-        if newline >= 0:
-            self._line_start = self._offset + newline + 1
         self._offset += len(data)
         self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
 

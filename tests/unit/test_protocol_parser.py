@@ -245,6 +245,17 @@ def test_parser_marker_whose_whole_start_was_destroyed_is_noticed_by_its_end():
         assert lost_starts(stream, chunk) == 1, chunk
 
 
+def test_parser_lost_start_is_noticed_even_when_the_line_end_before_it_was_hit():
+    # Seen in a stress run: the previous marker's line end changed (LF -> VT), then
+    # both pieces of the next start hit; the helper behind it waited for ever.
+    done = ss_marker("fed0ba3a.21110", "DONE")
+    send = ss_marker("fed0ba3a.21114", "SEND", "v5", "x=1")
+    broken = send.replace(b"<SERIALSYNC1 ", b"<SRIALkYNC1 ")
+    stream = done + b"\r\x0b" + broken + b"\r\n"
+    for chunk in (1, 3, 4096):
+        assert lost_starts(stream, chunk) == 1, chunk
+
+
 def test_parser_marker_torn_by_a_kernel_line_is_reported_once():
     good = ss_marker("fed0ba3a.578", "SYNC", "r2")
     torn = good[:20] + b"[ 7939.846740] random: crng init done\r\n" + good[20:]

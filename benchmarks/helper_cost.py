@@ -45,6 +45,7 @@ ARGS = {
     "lava-group": [],
     "lava-role": [],
     "lava-self": [],
+    "lava-test-case": ["bench", "--result", "pass"],
 }
 # interactive argv, and the interpreter line the helpers get for that shell
 SHELLS = {

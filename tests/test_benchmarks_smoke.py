@@ -14,7 +14,16 @@ import pytest
 pytestmark = pytest.mark.slow  # real shells on ptys, as the integration tests
 
 REPO = Path(__file__).resolve().parents[1]
-HELPERS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all", "lava-group", "lava-role", "lava-self")
+HELPERS = (
+    "lava-send",
+    "lava-sync",
+    "lava-wait",
+    "lava-wait-all",
+    "lava-group",
+    "lava-role",
+    "lava-self",
+    "lava-test-case",
+)
 ROWS = {
     *(f"sync.{n}" for n in (2, 8, 32, 128, 256)),
     "wakeup",

@@ -41,7 +41,7 @@ roles:
 
 def run(tmp_path, board, wrap=None):
     text = f"""
-timeouts: {{boot: 180, step: 180, call: 120}}
+timeouts: {{boot: 180, step: 600, call: 600}}  # typing the helpers in over a lossy link takes minutes under load
 devices:
   - {{name: edit, role: server, connection: '{board.spec}', install_helpers: true, pacing: echo}}
   - {{name: peer, role: client, connection: 'simulated:dash'}}

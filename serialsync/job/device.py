@@ -10,6 +10,8 @@ action it is exported on the board as a shell variable, as data.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from .board import (
     wait_prompt,
     wait_ready,
 )
-from .model import Action, Device, Job, Request
+from .model import Action, Device, Job, Request, variable_in
 
 Event = Callable[[str], None]
 
@@ -108,7 +110,7 @@ class DeviceRun:
     def _requests(self, action: Action) -> bool:
         for request in action.requests:
             started = time.monotonic()
-            deadline = Deadline.after(min(request.timeout or self.job.timeouts.call, self.deadline.remaining))
+            deadline = Deadline.after(min(request.timeout or self.job.timeouts.call, max(self.deadline.remaining, 0.0)))
             if request.api != "lava-send":
                 self.started(request.api, request.message_id, request.role)
             try:
@@ -137,14 +139,15 @@ class DeviceRun:
                 senders = [d for d in order if key in data.get(d, {})]
                 if not senders:
                     raise KeyError(f"no device sent {key!r} with {request.message_id!r}")
-                self.variables[target[1:]] = data[senders[0]][key]
+                self.variables[variable_in(target) or target] = data[senders[0]][key]
 
     def _value(self, text: str) -> bytes:
-        if text.startswith("$") and text[1:].isidentifier():
-            if text[1:] not in self.variables:
-                raise KeyError(f"{text} was not received by an earlier wait of this device")
-            return self.variables[text[1:]]
-        return text.encode()
+        name = variable_in(text)
+        if name is None:
+            return text.encode()
+        if name not in self.variables:
+            raise KeyError(f"{text} was not received by an earlier wait of this device")
+        return self.variables[name]
 
     def _call_record(self, request: Request, started: float, reason: str) -> CallRecord:
         return CallRecord(
@@ -202,7 +205,7 @@ class DeviceRun:
             self._typed += 1
             first_line = step.command.splitlines()[0]
             self.event(f"{step.name} ({number}/{len(action.steps)}): {first_line}")
-            timeout = min(action.timeout or self.job.timeouts.step, max(self.deadline.remaining, 0.0))
+            timeout = self._timeout(action, self.job.timeouts.step)
             result = run_step(
                 self.session, self._typed, step.command, timeout, self._failure, self.expelled, step.name
             )
@@ -219,16 +222,22 @@ class DeviceRun:
         name = f"command-{action.name}"
         started = time.monotonic()
         timeout = self._timeout(action, self.job.timeouts.step)
+        # Its own session, so that a timeout ends everything it started, not only sh.
+        process = subprocess.Popen(
+            ["sh", "-c", action.command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                ["sh", "-c", action.command], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired as e:
-            output = (e.stdout or b"") + (e.stderr or b"")
+            output, _ = process.communicate(timeout=timeout)
+            status = process.returncode
+            reason = "" if status == 0 else f"exit status {status}"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
             status, reason = None, f"timed out after {timeout:.0f}s"
-        else:
-            output = done.stdout + done.stderr
-            status, reason = done.returncode, "" if done.returncode == 0 else f"exit status {done.returncode}"
         tail = output[-OUTPUT_TAIL:].decode("utf-8", "replace")
         result = StepResult(
             self._typed, action.command, "fail" if reason else "pass", status,

@@ -34,6 +34,7 @@ other key is an error, so a typo never passes silently.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import yaml
 
@@ -47,13 +48,12 @@ from .load import (
     _seconds,
     _string,
     device_options,
-    first_line,
     on_failure_of,
+    step_of,
 )
-from .model import Action, Device, Job, Login, Request, Step, Timeouts
+from .model import Action, Device, Job, Login, Request, Step, Timeouts, variable_in
 
 APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
-_VARIABLE_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
 _KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 
 # LAVA's own keys that change nothing here: accepted and ignored.
@@ -77,14 +77,14 @@ def is_lava_job(root: yaml.Node) -> bool:
     return bool(keys & {"actions", "protocols", "job_name"})
 
 
-def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> Job | None:
+def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> Job:
     allowed = {"job_name", "timeouts", "protocols", "actions", "failure_patterns", "on_failure"}
     top = _mapping(root, "", allowed, {"job_name", "protocols", "actions"}, problems, _IGNORED_TOP)
     name = _string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
     timeouts, action_timeout = _timeouts(top.get("timeouts"), problems)
     devices, essential, call_timeout = _group(top.get("protocols"), problems)
     if call_timeout is not None:
-        timeouts = Timeouts(job=timeouts.job, boot=timeouts.boot, step=timeouts.step, call=call_timeout)
+        timeouts = replace(timeouts, call=call_timeout)
     roles = {d.role for d in devices}
     actions = _actions(top.get("actions"), roles, action_timeout, problems)
     patterns = _patterns(top.get("failure_patterns"), problems)
@@ -148,7 +148,7 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
                 problems.add(fields["essential"], f"{where}.essential", "expected true or false")
             elif value:
                 essential.add(role)
-        shared = device_options(fields, where, problems)
+        role_options = {k: v for k, v in fields.items() if k in DEVICE_OPTIONS}
         members: list[Device] = []
         if "devices" in fields:
             if "count" in fields:
@@ -161,9 +161,9 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
                     item_where = f"{where}.devices[{index}]"
                     item_fields = _mapping(item, item_where, {"name"} | DEVICE_OPTIONS, {"name"}, problems)
                     name = _name(item_fields["name"], f"{item_where}.name", problems) if "name" in item_fields else ""
-                    own = device_options(item_fields, item_where, problems)
-                    options = {**shared, **{k: v for k, v in own.items() if k in item_fields}}
-                    members.append(Device(name=name, role=role, **options))
+                    # The device's own options over its role's, checked together.
+                    merged = {**role_options, **{k: v for k, v in item_fields.items() if k != "name"}}
+                    members.append(Device(name=name, role=role, **device_options(merged, item_where, problems)))
                     if name in seen:
                         problems.add(item_fields.get("name"), f"{item_where}.name", f"device name {name!r} used twice")
                     seen.add(name)
@@ -172,6 +172,7 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
             if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
                 problems.add(fields.get("count", value_node), f"{where}.count", "expected a count of devices, 1-256")
                 count = 0
+            shared = device_options(role_options, where, problems)
             for i in range(1, count + 1):
                 name = f"{role}{i}"
                 if name in seen:
@@ -216,10 +217,11 @@ def _action(
         "deploy": set(),
     }[kind]
     common = {"role", "timeout", "protocols"}
-    # deploy: whatever LAVA needs to deploy is skipped; only its requests matter here.
-    fields = _mapping(node, where, own | common, {"role"}, problems, _IGNORED_ACTION)
+    ignored = _IGNORED_ACTION
     if kind == "deploy" and isinstance(node, yaml.MappingNode):
-        fields = {k.value: v for k, v in node.value if k.value in common}
+        # Whatever LAVA needs to deploy is skipped here; only role and requests matter.
+        ignored = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)} - common
+    fields = _mapping(node, where, own | common, {"role"}, problems, ignored)
     action_roles = _roles(fields.get("role"), f"{where}.role", roles, problems)
     timeout = _seconds(fields["timeout"], f"{where}.timeout", problems) if "timeout" in fields else default_timeout
     requests = _requests(fields.get("protocols"), f"{where}.protocols", roles, problems)
@@ -266,7 +268,7 @@ def _prompts(node: yaml.Node | None, where: str, problems: _Problems) -> tuple[s
     for index, item in enumerate(items):
         text = _string(item, f"{where}[{index}]", problems)
         try:
-            re.compile(text)
+            re.compile(text.encode())
         except re.error as e:
             problems.add(item, f"{where}[{index}]", f"not a regular expression: {e}")
             continue
@@ -281,6 +283,11 @@ def _login(node: yaml.Node, where: str, problems: _Problems) -> Login | None:
         {"login_prompt", "username"}, problems,
     )  # fmt: skip
     values = {k: _string(v, f"{where}.{k}", problems) for k, v in fields.items() if k != "login_commands"}
+    for key in ("login_prompt", "password_prompt"):  # pexpect patterns: regular expressions
+        try:
+            re.compile(values.get(key, "").encode())
+        except re.error as e:
+            problems.add(fields[key], f"{where}.{key}", f"not a regular expression: {e}")
     if ("password" in values) != ("password_prompt" in values):
         problems.add(node, where, "give password_prompt and password together")
     if "login_prompt" not in values or "username" not in values:
@@ -331,7 +338,7 @@ def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) ->
     for index, item in enumerate(node.value):
         text = _string(item, f"{where}[{index}]", problems)
         if text:
-            steps.append(Step(text, f"{prefix}-step-{index + 1}", first_line(item)))
+            steps.append(step_of(item, text, f"{prefix}-step-{index + 1}"))
     return steps
 
 
@@ -389,7 +396,7 @@ def _message(node: yaml.Node | None, where: str, api: str, problems: _Problems) 
             problems.add(value_node, f"{where}.{key}", "expected a plain value")
             continue
         value = str(value_node.value)
-        if api in ("lava-wait", "lava-wait-all") and not _VARIABLE_RE.match(value):
+        if api in ("lava-wait", "lava-wait-all") and variable_in(value) is None:
             problems.add(value_node, f"{where}.{key}", "a wait's message names where the value goes: $name")
             continue
         items.append((key, value))

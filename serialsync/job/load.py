@@ -67,7 +67,6 @@ def parse_job(text: str, *, source: str = "<job>") -> Job:
 
     if is_lava_job(root):
         job = parse_lava_job(root, source, problems)
-        assert job is not None
         return job if job.name else replace(job, name=Path(source).stem or "job")
     if not isinstance(root, yaml.MappingNode):
         problems.add(root, "(top level)", "a job file is a mapping with 'devices' and 'roles'")
@@ -140,6 +139,12 @@ def _mapping(
     for key in sorted(required - out.keys()):
         problems.add(node, f"{field}.{key}" if field else key, "missing")
     return out
+
+
+def step_of(node: yaml.Node, text: str, name: str) -> Step:
+    """A step from its scalar node: where it starts, and whether its lines are the file's."""
+    literal = isinstance(node, yaml.ScalarNode) and (node.style == "|" or "\n" not in text)
+    return Step(text, name, first_line(node), literal)
 
 
 def first_line(node: yaml.Node) -> int:
@@ -313,7 +318,7 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                 for index, step in enumerate(steps_node.value):
                     text = _string(step, f"{where}.steps[{index}]", problems)
                     if text:
-                        steps.append(Step(text, f"step-{len(steps) + 1}", first_line(step)))
+                        steps.append(step_of(step, text, f"step-{len(steps) + 1}"))
         if role:
             roles[role] = (key_node, steps, essential)
     return roles

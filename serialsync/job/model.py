@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_VARIABLE_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
+
+
+def variable_in(value: str) -> str | None:
+    """``name`` when a request's message value is ``$name`` (a value received earlier), else None."""
+    found = _VARIABLE_RE.match(value)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,10 @@ class Step:
 
     command: str
     name: str  # the test case's name
-    line: int | None = None
+    line: int | None = None  # of the command's first line in the job file
+    # The command's lines are the file's lines (a | block, or one line); a folded
+    # or quoted scalar joins them, so only its first line can be named.
+    lines_match: bool = True
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .model import Job
+from .model import Job, variable_in
 
 _CALL_RE = re.compile(r"(?<![\w-])lava-(send|sync|wait-all|wait)(?![\w-])[ \t]+([^\s;&|)]+)(?:[ \t]+([^\s;&|)]+))?")
 _DYNAMIC = ("$", "`", "(", "*", "?", "[")
@@ -74,7 +74,9 @@ def _unquote(word: str) -> str:
     return word
 
 
-def calls_in_step(command: str, first_line: int | None) -> list[tuple[str, str, str | None, int | None]]:
+def calls_in_step(
+    command: str, first_line: int | None, lines_match: bool = True
+) -> list[tuple[str, str, str | None, int | None]]:
     """(api, message ID, wait-all role, line) of each helper call written in a step."""
     found = []
     for match in _CALL_RE.finditer(command):
@@ -82,7 +84,7 @@ def calls_in_step(command: str, first_line: int | None) -> list[tuple[str, str, 
         message_id = _unquote(match.group(2))
         third = match.group(3)
         role = _unquote(third) if api == "lava-wait-all" and third and "=" not in third else None
-        line = first_line + command.count("\n", 0, match.start()) if first_line else None
+        line = first_line + (command.count("\n", 0, match.start()) if lines_match else 0) if first_line else None
         found.append((api, message_id, role, line))
     return found
 
@@ -97,7 +99,7 @@ def sync_plan(job: Job) -> SyncPlan:
                     PlannedCall(role, request.api, request.message_id, request.line, "request", request.role)
                 )
             for step in action.steps:
-                for api, message_id, wait_role, line in calls_in_step(step.command, step.line):
+                for api, message_id, wait_role, line in calls_in_step(step.command, step.line, step.lines_match):
                     calls[role].append(PlannedCall(role, api, message_id, line, step.name, wait_role))
     return SyncPlan(job, calls, _judge(job, roles, calls) + _unreceived_values(job, roles))
 
@@ -109,15 +111,15 @@ def _unreceived_values(job: Job, roles: list[str]) -> list[Finding]:
         received: set[str] = set()
         for action in (a for a in job.actions if role in a.roles):
             for request in action.requests:
-                values = [value for _, value in request.message]
+                names = [(value, variable_in(value)) for _, value in request.message]
                 if request.api == "lava-send":
-                    for value in values:
-                        if value.startswith("$") and value[1:] not in received:
+                    for value, name in names:
+                        if name is not None and name not in received:
                             head = f"lava-send {request.message_id} (role {role})"
                             text = f"{head}: {value} is not received by an earlier wait"
                             findings.append(Finding(request.line, text, True))
                 else:
-                    received.update(value[1:] for value in values)
+                    received.update(name for _, name in names if name is not None)
     return findings
 
 

@@ -114,12 +114,18 @@ class ConsoleLogs:
         self.started = time.monotonic() if started is None else started
         self.on_line = on_line  # each complete, non-blank line, as text
         self._line_open = False
+        self._after_cr = False  # the last piece ended with CR: its LF may come in the next read
         self._partial = b""
 
     def write(self, data: bytes) -> None:
         self.raw.write(data)
         now = time.monotonic() - self.started
         for piece in data.splitlines(keepends=True):
+            if piece == b"\n" and self._after_cr:
+                self.stamped.write(piece)  # the LF of a CR LF cut in two by a read
+                self._after_cr = False
+                continue
+            self._after_cr = piece.endswith(b"\r")
             if not self._line_open:
                 self.stamped.write(b"[%9.3f] " % now)
             self.stamped.write(piece)

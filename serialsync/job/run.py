@@ -31,14 +31,27 @@ from .device import DeviceRun
 from .model import Device, Job
 from .records import ConsoleLogs, parse_test_case, write_junit
 
+__all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wait_ready"]
+
+
+def _error_reason(error: BaseException) -> str:
+    # pexpect's messages run on for many lines (its whole state): the first says what happened.
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _depart(job: Job, device: Device, coordinator: Coordinator, result: DeviceResult) -> None:
+    """The device leaves the group; a failure that ends the group (job option, essential role) ends it."""
+    if result.reason and job.ends_group(device):
+        coordinator.end_group(device.name, result.reason)
+    else:
+        coordinator.leave(device.name, result.reason or "finished its steps")
+
 
 def _blocking_started(reporter: Reporter, device: Device, request: object) -> None:
     api = API_NAMES.get(type(request))
     if api in ("lava-sync", "lava-wait", "lava-wait-all"):
         reporter.call_started(device, api, getattr(request, "message_id", None), getattr(request, "role", None))
-
-
-__all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wait_ready"]
 
 
 
@@ -102,15 +115,15 @@ def run_job(
     (e.g. a RedisCoordinator for the same group); wrap_transport may put a hop
     (e.g. faults) in front of each console.
     """
+    unknown = sorted((only or set()) - {d.name for d in job.devices})
+    if unknown:
+        raise ValueError(f"no device named {', '.join(unknown)} in job {job.name!r}")
     outdir.mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
     members = [Member(device=d.name, role=d.role) for d in job.devices]
     coordinator = coordinator or MemoryCoordinator(members)
     deadline = Deadline.after(job.timeouts.job)
     started = time.monotonic()
-    unknown = sorted((only or set()) - {d.name for d in job.devices})
-    if unknown:
-        raise ValueError(f"no device named {', '.join(unknown)} in job {job.name!r}")
     local = [d for d in job.devices if only is None or d.name in only]
     results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
     last_lines: dict[str, str] = {}  # device -> its console's last line, for timeout reports
@@ -177,9 +190,9 @@ def _run_device(
                 workdir=outdir / device.name,
                 group_text=wire.group_file_text(device.name, members),
             )
-            if wrap_transport is not None:
-                transport = wrap_transport(device, transport)
             try:
+                if wrap_transport is not None:
+                    transport = wrap_transport(device, transport)
                 watcher = Watcher(
                     device.name,
                     coordinator,
@@ -209,23 +222,20 @@ def _run_device(
                 if not result.reason:
                     result.result = "pass"
             except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
-                # The reason first: the group is told it as the device leaves, just below.
-                result.reason = result.reason or f"{type(e).__name__}: {e}"
+                result.reason = result.reason or _error_reason(e)
                 raise
             finally:
-                coordinator.leave(device.name, result.reason or "finished its steps")
+                # The group hears first (why, or that the device is done), then the console closes.
+                _depart(job, device, coordinator, result)
                 if watcher is not None:
                     watcher.close()
                     watcher.flush(2.0)
                 transport.close()
                 console_log.close()
     except (SerialsyncError, pexpect.ExceptionPexpect, OSError) as e:
-        result.reason = result.reason or f"{type(e).__name__}: {e}"
+        result.reason = result.reason or _error_reason(e)
         result.result = "fail"
-        if job.ends_group(device):
-            coordinator.end_group(device.name, result.reason)
-        else:
-            coordinator.leave(device.name, result.reason)
+        _depart(job, device, coordinator, result)  # a no-op if it already left
     finally:
         result.calls = [
             {**asdict(c), **({"last_console_lines": missing_seen[i]} if i in missing_seen else {})}

@@ -125,6 +125,15 @@ class _Pause:
     recorded: tuple[bytes, ...]  # the reply lines as the board echoed them (empty: no echo recorded)
 
 
+_PART_RE = re.compile(rb"#SERIALSYNC1 \S+ \d{1,6}/(\d{1,6}) ")
+
+
+def _parts_of(line: bytes) -> int | None:
+    """N of a reply line's I/N, or None when the line is too damaged to say."""
+    found = _PART_RE.match(line)
+    return int(found.group(1)) if found else None
+
+
 def _reply_lines(request: Request, text: bytes) -> tuple[bytes, ...]:
     """The recorded echo of the reply to *request* at the start of *text* (the lines after its marker)."""
     lines = [line.rstrip(b"\r") for line in text.split(b"\n")[:64]]
@@ -132,10 +141,10 @@ def _reply_lines(request: Request, text: bytes) -> tuple[bytes, ...]:
         prefix = wire.SS_REPLY_PREFIX + (request.token or "").encode() + b" "
         parts = [line[line.index(prefix) :] for line in lines if prefix in line]
         # One whole copy: parts 1/N .. N/N (a copy typed again later is not compared).
-        if parts and b" 1/" in parts[0]:
-            total = int(parts[0].split(b" ")[2].split(b"/")[1] or 0)
-            return tuple(parts[:total]) if len(parts) >= total else ()
-        return ()
+        total = _parts_of(parts[0]) if parts else None
+        if total is None or not parts[0].startswith(prefix + b"1/"):
+            return ()
+        return tuple(parts[:total]) if len(parts) >= total else ()
     for line in lines:
         if b"<LAVA_" in line and b"_COMPLETE" in line:
             return (line[line.index(b"<LAVA_") :],)
@@ -201,8 +210,7 @@ class ReplayBoard(Transport):
             reply = [line for line in lines if line.startswith(prefix)]
             if not reply:
                 return False
-            total = int(reply[0].split(b" ")[2].split(b"/")[1] or 1) if b"/" in reply[0] else 1
-            wanted = max(wanted, total)
+            wanted = max(wanted, _parts_of(reply[0]) or 1)
         else:
             reply = [line for line in lines if line.startswith(b"<LAVA_")]
         if len(reply) < wanted:

@@ -1,8 +1,8 @@
 """The live status of a running group: each device's action and what it waits for.
 
 ``GroupStatus`` is a Reporter that keeps the state; ``LiveStatus`` redraws it
-in place on a terminal twice a second, and falls back to one line per event
-elsewhere (a CI log has no cursor to move).
+in place on a terminal twice a second (the command line uses one line per
+event instead where there is no terminal: a CI log has no cursor to move).
 """
 
 from __future__ import annotations

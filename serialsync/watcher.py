@@ -117,12 +117,14 @@ class Watcher:
         self._outbox_cond = threading.Condition()
         self._typing = False
         self._writer: threading.Thread | None = None
+        self._closed = False
         self.write_error: Exception | None = None
         # Recovery on lossy links: replies not yet confirmed by the helper (token ->
         # copies typed), and retry lines typed since the last intact marker.
         self._unconfirmed: dict[str, int] = {}
         self._retries_since_intact = 0
         self._retrying_since = 0.0
+        self._retry_queued = False  # a retry line is waiting to be typed: bursts of damage queue one
         self._scheduler = Scheduler(f"{device}-timers")
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
@@ -309,6 +311,8 @@ class Watcher:
     def _type_retry(self, *, continuing: bool = False) -> None:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
         with self._state_lock:
+            if self._retry_queued:
+                return  # the retry line waiting to be typed asks for this one too
             now = self._clock.monotonic()
             expired = now - self._retrying_since > self.call_timeout
             if continuing and expired:
@@ -322,6 +326,7 @@ class Watcher:
                 self._retrying_since = now
             self._retries_since_intact += 1
             seen = self._retries_since_intact
+            self._retry_queued = True
 
         def check() -> None:
             with self._state_lock:
@@ -329,13 +334,19 @@ class Watcher:
             if still_nothing:
                 self._type_retry(continuing=True)
 
-        self.type_bytes(
-            wire.SS_RETRY_LINE, on_typed=lambda: self._after(_backoff(self.ack_timeout, seen), check)
-        )
+        def typed() -> None:
+            with self._state_lock:
+                self._retry_queued = False
+            self._after(_backoff(self.ack_timeout, seen), check)
+
+        self.type_bytes(wire.SS_RETRY_LINE, on_typed=typed)
 
     def close(self) -> None:
-        """Stop the recovery timers; what is queued is still typed, pending calls still end."""
+        """Stop the recovery timers; what is queued is still typed, then the writer thread ends."""
         self._scheduler.close()
+        with self._outbox_cond:
+            self._closed = True
+            self._outbox_cond.notify_all()
 
     # --- output -------------------------------------------------------------------------
     def type_bytes(self, data: bytes, on_typed: Callable[[], None] | None = None) -> None:
@@ -360,7 +371,10 @@ class Watcher:
     def _write_loop(self) -> None:
         while True:
             with self._outbox_cond:
-                self._outbox_cond.wait_for(lambda: self._outbox)
+                self._outbox_cond.wait_for(lambda: self._outbox or self._closed)
+                if not self._outbox:
+                    self._writer = None
+                    return  # closed, and everything queued was typed
                 data, on_typed = self._outbox.popleft()
                 self._typing = True
             try:

@@ -80,17 +80,28 @@ class _LostStarts:
     handles each place once, so how the stream was cut does not matter.
     """
 
-    __slots__ = ("_done", "_start", "_tail", "found", "pieces")
+    __slots__ = ("_done", "_last_before", "_start", "_tail", "found", "pieces")
 
     def __init__(self) -> None:
         self._tail = b""
         self._start = 0  # stream offset of _tail[0]
         self._done = -_WINDOW  # stream offset of the last start looked at
         self.found = 0
-        # stream offsets of the latest pieces of starts seen, damaged or not (for _LostTails)
-        self.pieces: deque[int] = deque(maxlen=64)
+        # For _LostTails: offsets of the pieces of starts (damaged or not) found in
+        # the current read, and the last one found before it. Bounded by the read.
+        self.pieces: list[int] = []
+        self._last_before = -1
+
+    def piece_between(self, low: int, high: int) -> bool:
+        """Was a piece of a start seen at a stream offset strictly between low and high?"""
+        if low < self._last_before < high:
+            return True
+        return any(low < piece < high for piece in self.pieces)
 
     def scan(self, data: bytes) -> None:
+        if self.pieces:
+            self._last_before = max(self._last_before, *self.pieces)
+            self.pieces = []
         # Almost every read holds neither piece, not even across the seam with
         # the last read: then only the kept tail moves on. This costs two
         # substring searches a read, about as much as the marker scan itself
@@ -154,7 +165,7 @@ class _LostTails:
         self._last_end = -1  # stream offset of the last marker end seen
         self.found = 0
 
-    def scan(self, data: bytes, in_lava_marker: bool = False) -> None:
+    def scan(self, data: bytes, in_lava_marker: bool) -> None:
         """``in_lava_marker``: a LAVA marker began in an earlier read and is still open."""
         if b">" in data:  # rare in console text: only then is the read joined to the kept tail
             buf = self._tail + data
@@ -164,8 +175,11 @@ class _LostTails:
                 if at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at]):
                     end = origin + at
                     since = max(self._last_end - origin, 0)
-                    lava = b"LAVA_" in buf[since:at] or (in_lava_marker and since == 0)
-                    has_start = any(self._last_end < piece < end for piece in self._starts.pieces)
+                    # LAVA's marker ends with this very '>': look back to the '>' before it only,
+                    # so what a larger read holds does not change the answer.
+                    lava = b"LAVA_" in buf[max(since, buf.rfind(b">", since, at) + 1) : at]
+                    lava = lava or (in_lava_marker and since == 0)
+                    has_start = self._starts.piece_between(self._last_end, end)
                     if not has_start and not lava:
                         self.found += 1
                     self._last_end = end

@@ -60,20 +60,27 @@ def _verifiable(line: bytes) -> bool:
     return not any(b < 0x20 or b == 0x7F for b in line)
 
 
+_AFTER_ESC, _IN_CSI = 1, 2
+
+
 class _EchoLine:
     """What the board's line holds, as far as its echo tells: typed bytes, erased by BS."""
 
     def __init__(self) -> None:
         self.text = bytearray()
         self.ends = 0  # line ends echoed: the board took a line
-        self._escape = False
+        self._escape = 0  # 0, _AFTER_ESC or _IN_CSI
 
     def feed(self, data: bytes) -> None:
         for byte in data:
-            if self._escape:  # skip a terminal escape (a line editor's redraw) up to its final byte
-                self._escape = not (0x40 <= byte <= 0x7E and byte != ord("["))
+            # Skip terminal escapes (a line editor's redraws): ESC [ ... final byte, or
+            # ESC, intermediates (0x20-0x2F), one final byte (ESC 7, ESC 8, ...).
+            if self._escape == _AFTER_ESC:
+                self._escape = _IN_CSI if byte == ord("[") else _AFTER_ESC if 0x20 <= byte <= 0x2F else 0
+            elif self._escape == _IN_CSI:
+                self._escape = 0 if 0x40 <= byte <= 0x7E else _IN_CSI
             elif byte == 0x1B:
-                self._escape = True
+                self._escape = _AFTER_ESC
             elif byte == 0x08:  # ECHOE erases as BS SP BS: pop, push the space, pop it
                 if self.text:
                     self.text.pop()

@@ -50,3 +50,15 @@ def test_a_replayed_board_waits_for_the_reply_before_playing_on():
     assert board.read(4096, 1) == b"<LAVA_SYNC_COMPLETE>\r\nafter\r\n"
     assert board.read(4096, 1) == b""  # the end of the recording
     assert board.answered == 1 and board.mismatches == []
+
+
+def test_a_damaged_recorded_reply_is_not_compared_and_breaks_nothing():
+    from serialsync.protocol import wire
+
+    head = b"SERIALSYNC1 ab.1 SYNC go"
+    marker = b"<" + head + b" " + wire.checksum(head) + b">\r\n"
+    board = ReplayBoard(marker + b"#SERIALSYNC1 ab.1 1/?2 0000 ok\r\nafter\r\n")  # its I/N hit on the wire
+    assert board.read(4096, 1) == marker
+    board.write(b"#SERIALSYNC1 ab.1 1/1 01234567 ok\n")
+    assert board.read(4096, 1).endswith(b"after\r\n")
+    assert board.answered == 1 and board.mismatches == []

@@ -280,6 +280,10 @@ def test_parser_intact_markers_and_echoed_replies_are_not_lost_starts():
     stream = (ss_marker("ab.12", "SYNC", "go") + b"\r\n" + echo) * 5 + lava_marker("SYNC x")
     for chunk in (1, 5, 13, 4096):
         assert lost_starts(stream, chunk) == 0
+    # Many markers in one read: none of them may look like one whose start was lost.
+    many = b"".join(ss_marker(f"ab.{i}", "SYNC", "go") + b"\r\n" + echo for i in range(60))
+    for chunk in (1, 64, 4096, 65536):
+        assert lost_starts(many, chunk) == 0, chunk
 
 
 def test_parser_terminal_escapes_inside_markers_are_ignored():

@@ -212,3 +212,18 @@ def test_watcher_a_reply_the_echo_never_confirmed_is_typed_again_later():
     # Erased on the board, not handed over: the recovery timer types it again.
     assert board.wait_written(lambda tx: tx.count(first_chunk) >= 2, 10)
     watcher.close()
+
+
+def test_echo_pacing_reads_short_escapes_in_the_echo():
+    """A board echoing ESC 7 / ESC 8 (save and restore the cursor) around a line: the line is still confirmed."""
+    from serialsync.transports.pacing import EchoPacer
+
+    board = MemoryTransport()
+    pacer = EchoPacer(echo_timeout=2.0)
+
+    def write(data: bytes) -> None:
+        board.write(data)
+        pacer.observe(b"\x1b7" + data.replace(b"\n", b"\r\n") + b"\x1b8")  # the board's echo
+
+    pacer.type(b"echo hello\n", write)
+    assert bytes(board.tx) == b"echo hello\n" and pacer.repairs == 0

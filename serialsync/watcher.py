@@ -2,10 +2,13 @@
 
 The only module that knows both protocol events and coordinator calls. It is
 fed console bytes (by ConsoleSession, by a tee on someone else's pexpect
-session, or by a test) and never blocks while fed: a call that has to wait
-runs on its own thread, so the console keeps being read while it waits and
-other devices are never stalled. Every request that expects an answer gets
-one: the reply, or a nack naming the reason.
+session, or by a test) and never waits for the group while fed: a call that
+has to wait (sync, wait, wait-all) runs on its own thread, so the console keeps
+being read while it waits and other devices are never stalled. Sends and group
+queries are served inline, in the order they were printed (LAVA's lava-send
+reads no reply, so its helper may print the next request at once); with Redis
+that is one round trip, longer while Redis restarts. Every request that
+expects an answer gets one: the reply, or a nack naming the reason.
 """
 
 from __future__ import annotations

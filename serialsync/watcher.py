@@ -60,6 +60,7 @@ API_NAMES = {
 MAX_REMEMBERED_TOKENS = 256
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
 MAX_RETYPES = 12  # copies of a reply typed before giving up on its confirmation
+MAX_QUEUED_RETRIES = 3  # a slow (paced) console must not pile up retry lines
 MAX_BACKOFF = 8.0  # seconds: the wait between copies doubles up to this
 
 
@@ -127,7 +128,7 @@ class Watcher:
         self._unconfirmed: dict[str, int] = {}
         self._retries_since_intact = 0
         self._retrying_since = 0.0
-        self._retry_queued = False  # a retry line is waiting to be typed: bursts of damage queue one
+        self._retries_queued = 0  # retry lines waiting to be typed (bounded: bursts of damage)
         self._scheduler = Scheduler(f"{device}-timers")
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
@@ -314,8 +315,6 @@ class Watcher:
     def _type_retry(self, *, continuing: bool = False) -> None:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
         with self._state_lock:
-            if self._retry_queued:
-                return  # the retry line waiting to be typed asks for this one too
             now = self._clock.monotonic()
             expired = now - self._retrying_since > self.call_timeout
             if continuing and expired:
@@ -328,19 +327,23 @@ class Watcher:
                 self._retries_since_intact = 0
                 self._retrying_since = now
             self._retries_since_intact += 1
-            seen = self._retries_since_intact
-            self._retry_queued = True
+            if self._retries_queued >= MAX_QUEUED_RETRIES:
+                return  # the retry lines still waiting to be typed ask for this one too
+            self._retries_queued += 1
 
-        def check() -> None:
+        def check(seen: int) -> None:
             with self._state_lock:
                 still_nothing = self._retries_since_intact == seen
             if still_nothing:
                 self._type_retry(continuing=True)
 
         def typed() -> None:
+            # The count as it is now: damage noticed while the line waited is answered by it.
             with self._state_lock:
-                self._retry_queued = False
-            self._after(_backoff(self.ack_timeout, seen), check)
+                self._retries_queued -= 1
+                seen = self._retries_since_intact
+            if seen:
+                self._after(_backoff(self.ack_timeout, seen), lambda: check(seen))
 
         self.type_bytes(wire.SS_RETRY_LINE, on_typed=typed)
 

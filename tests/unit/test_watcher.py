@@ -227,3 +227,21 @@ def test_echo_pacing_reads_short_escapes_in_the_echo():
 
     pacer.type(b"echo hello\n", write)
     assert bytes(board.tx) == b"echo hello\n" and pacer.repairs == 0
+
+
+def test_watcher_a_burst_of_damage_on_a_slow_console_queues_few_retry_lines():
+    board = MemoryTransport()
+    release = threading.Event()
+
+    def slow_write(data: bytes) -> None:
+        release.wait(10)  # the console takes its time (a paced, slow link)
+        board.write(data)
+
+    watcher = Watcher("dev1", group("dev1", "dev2"), slow_write, ack_timeout=60)
+    good = marker("t.60", "SYNC", "go")
+    for _ in range(20):
+        watcher.feed(good[:20] + b"XX" + good[22:])
+    release.set()
+    assert watcher.flush(10)
+    assert bytes(board.tx).count(wire.SS_RETRY_LINE) == 3  # not 20
+    watcher.close()

@@ -48,7 +48,9 @@ from .load import (
     _seconds,
     _string,
     device_options,
+    flag_of,
     on_failure_of,
+    regex_list,
     step_of,
 )
 from .model import Action, Device, Job, Login, Request, Step, Timeouts, variable_in
@@ -142,12 +144,8 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
         role = _name(key_node, where, problems)
         allowed = {"count", "devices", "essential"} | DEVICE_OPTIONS
         fields = _mapping(value_node, where, allowed, set(), problems, _IGNORED_ROLE)
-        if "essential" in fields:
-            value = _construct(fields["essential"])
-            if not isinstance(value, bool):
-                problems.add(fields["essential"], f"{where}.essential", "expected true or false")
-            elif value:
-                essential.add(role)
+        if flag_of(fields.get("essential"), f"{where}.essential", problems):
+            essential.add(role)
         role_options = {k: v for k, v in fields.items() if k in DEVICE_OPTIONS}
         members: list[Device] = []
         if "devices" in fields:
@@ -263,18 +261,7 @@ def _roles(node: yaml.Node | None, where: str, known: set[str], problems: _Probl
 def _prompts(node: yaml.Node | None, where: str, problems: _Problems) -> tuple[str, ...]:
     if node is None:
         return ()
-    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-    prompts = []
-    for index, item in enumerate(items):
-        text = _string(item, f"{where}[{index}]", problems)
-        try:
-            re.compile(text.encode())
-        except re.error as e:
-            problems.add(item, f"{where}[{index}]", f"not a regular expression: {e}")
-            continue
-        if text:
-            prompts.append(text)
-    return tuple(prompts)
+    return regex_list(node.value if isinstance(node, yaml.SequenceNode) else [node], where, problems)
 
 
 def _login(node: yaml.Node, where: str, problems: _Problems) -> Login | None:

@@ -198,23 +198,39 @@ def on_failure_of(node: yaml.Node | None, problems: _Problems) -> str:
     return value
 
 
+def flag_of(node: yaml.Node | None, field: str, problems: _Problems) -> bool:
+    """A true/false field; absent (or wrong, which is reported) is false."""
+    if node is None:
+        return False
+    value = _construct(node)
+    if not isinstance(value, bool):
+        problems.add(node, field, "expected true or false")
+        return False
+    return value
+
+
+def regex_list(items: list[yaml.Node], where: str, problems: _Problems) -> tuple[str, ...]:
+    """Non-empty regular expressions (matched against console bytes), each checked with its line."""
+    patterns = []
+    for index, item in enumerate(items):
+        text = _string(item, f"{where}[{index}]", problems)
+        try:
+            re.compile(text.encode())
+        except re.error as e:
+            problems.add(item, f"{where}[{index}]", f"not a regular expression: {e}")
+            continue
+        if text:
+            patterns.append(text)
+    return tuple(patterns)
+
+
 def _patterns(node: yaml.Node | None, problems: _Problems) -> tuple[str, ...]:
     if node is None:
         return DEFAULT_FAILURE_PATTERNS
     if not isinstance(node, yaml.SequenceNode):
         problems.add(node, "failure_patterns", "expected a list of regular expressions (an empty list: none)")
         return DEFAULT_FAILURE_PATTERNS
-    patterns = []
-    for index, item in enumerate(node.value):
-        text = _string(item, f"failure_patterns[{index}]", problems)
-        try:
-            re.compile(text.encode())
-        except re.error as e:
-            problems.add(item, f"failure_patterns[{index}]", f"not a regular expression: {e}")
-            continue
-        if text:
-            patterns.append(text)
-    return tuple(patterns)
+    return regex_list(node.value, "failure_patterns", problems)
 
 
 def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:
@@ -302,13 +318,7 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
         role = _name(key_node, f"roles.{key_node.value}", problems)
         where = f"roles.{role or key_node.value}"
         fields = _mapping(value_node, where, {"steps", "essential"}, {"steps"}, problems)
-        essential = False
-        if "essential" in fields:
-            value = _construct(fields["essential"])
-            if isinstance(value, bool):
-                essential = value
-            else:
-                problems.add(fields["essential"], f"{where}.essential", "expected true or false")
+        essential = flag_of(fields.get("essential"), f"{where}.essential", problems)
         steps: list[Step] = []
         steps_node = fields.get("steps")
         if steps_node is not None:

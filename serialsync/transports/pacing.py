@@ -95,14 +95,24 @@ class _EchoLine:
                 self.text.clear()
 
 
-def _garbled(echo: bytes, chunk: bytes) -> bool:
-    """Could echo be chunk as the board got it: some bytes lost, or a few changed?"""
-    if len(echo) == len(chunk):
-        return sum(a != b for a, b in zip(echo, chunk, strict=True)) <= 2
-    if len(echo) > len(chunk):
-        return False
+def _garbled(echo: bytes, chunk: bytes, most: int = 3) -> bool:
+    """Could echo be chunk as the board got it: at most `most` bytes lost, changed or added?
+
+    Anything further off (a prompt or a message printed into the echo) is not
+    our chunk damaged, and erasing by count would not restore the line.
+    """
     remaining = iter(chunk)
-    return all(byte in remaining for byte in echo)  # echo is chunk with bytes dropped
+    if all(byte in remaining for byte in echo):
+        return True  # bytes lost only, however many (all of them, in a burst)
+    if abs(len(echo) - len(chunk)) > most:
+        return False
+    # Edit distance, one row at a time (chunks are a few bytes).
+    row = list(range(len(chunk) + 1))
+    for i, got in enumerate(echo, 1):
+        diagonal, row[0] = row[0], i
+        for j, sent in enumerate(chunk, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (got != sent))
+    return row[-1] <= most
 
 
 class EchoPacer(Pacer):
@@ -142,7 +152,7 @@ class EchoPacer(Pacer):
             self._last_output = time.monotonic()
             if self._line is not None:
                 self._line.feed(data)
-                self._cond.notify_all()
+            self._cond.notify_all()
 
     def type(self, data: bytes, write: Write) -> None:
         for line in data.splitlines(keepends=True):
@@ -164,16 +174,22 @@ class EchoPacer(Pacer):
         # each would make a lossy link crawl, so wait a few echo times instead.
         return min(self.echo_timeout, max(0.05, 8 * self._echo_time))
 
-    def _await_quiet(self) -> None:
-        """Until the board has printed nothing for a few echo times (at most echo_timeout)."""
+    def _await_quiet(self, limit: float | None = None, after: float | None = None) -> None:
+        """Until the board has printed nothing for a few echo times (at most limit, or echo_timeout).
+
+        With `after`, only a quiet that follows output printed after that moment
+        counts: the board's answer to what was just typed has come and ended.
+        """
         quiet = min(self.echo_timeout / 4, max(0.02, 3 * self._echo_time))
-        deadline = time.monotonic() + self.echo_timeout
+        deadline = time.monotonic() + (limit or self.echo_timeout)
         with self._cond:
             while (now := time.monotonic()) < deadline:
                 silent_for = now - self._last_output
-                if silent_for >= quiet:
+                answered = after is None or self._last_output > after
+                if silent_for >= quiet and answered:
                     return
-                self._cond.wait(quiet - silent_for)  # pacing the board, as the echo itself does
+                # Pacing the board, as the echo itself does.
+                self._cond.wait(min(deadline - now, quiet - silent_for if answered else quiet))
 
     def _board_text(self) -> bytes:
         with self._cond:
@@ -195,10 +211,14 @@ class EchoPacer(Pacer):
                 # Could not repair in place: erase the whole line and start over.
                 self.repairs += 1
                 log.info("echo of a typed line could not be repaired; erasing it and typing it again")
+                killed_at = time.monotonic()
                 write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
                 with self._cond:
                     # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
                     self._line = _EchoLine()
+                # Its echo must be in before the line is typed again: a line editor
+                # redraws its prompt, which then precedes our text on the line.
+                self._await_quiet(self._patience(), after=killed_at)
             raise EchoMismatch(
                 f"the board's echo did not match a typed line after {self.attempts} attempts "
                 "(does it echo? use fixed pacing for a board without echo)"
@@ -249,6 +269,10 @@ class EchoPacer(Pacer):
                 if settled and self._board_text()[base:] == want:
                     self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
                     break
+                # Damaged. A slow console echoes byte by byte: the rest of the chunk
+                # may still be on its way, and the board holds it too. Judge (and
+                # erase) only once the echo has stopped, or DELs fall short of it.
+                self._await_quiet(self._patience())
                 text = self._board_text()
                 extra = text[base + done :]
                 if len(text) < base + done or not text[base:].startswith(body[:done]) or not _garbled(extra, chunk):
@@ -258,7 +282,8 @@ class EchoPacer(Pacer):
                 got = len(extra)
                 self.repairs += 1
                 log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", got)
-                write(self.erase * got)
+                if got:
+                    write(self.erase * got)
                 if not self._board_line(lambda text, keep=base + done: len(text) == keep):
                     return None
             else:

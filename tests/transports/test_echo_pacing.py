@@ -1,0 +1,124 @@
+"""Echo pacing against a real tty: the kernel's canonical mode echoes, erases (DEL) and kills (^U).
+
+The console is read one byte at a time, as from a slow UART: a chunk's echo
+arrives piece by piece, so a damaged byte shows up while the rest of its
+chunk is still on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+from serialsync.transports.pacing import KILL, EchoPacer
+
+LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghijklmnop"
+
+
+class TtyBoard:
+    """A shell reading one line from a pty, its output fed to a pacer byte by byte."""
+
+    def __init__(self, tmp_path: Path, pacer: EchoPacer) -> None:
+        self.got = tmp_path / "got"
+        self.master, slave = os.openpty()
+        self.proc = subprocess.Popen(
+            ["sh", "-c", 'IFS= read -r line; printf "%s" "$line" > "$1"', "sh", str(self.got)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.written = bytearray()
+        self.reader = threading.Thread(target=self._read, args=(pacer,), daemon=True)
+        self.reader.start()
+
+    def _read(self, pacer: EchoPacer) -> None:
+        while True:
+            try:
+                byte = os.read(self.master, 1)
+            except OSError:  # the shell exited: EIO on Linux
+                return
+            if not byte:
+                return
+            pacer.observe(byte)
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+        os.write(self.master, data)
+
+    def line_read(self) -> bytes:
+        assert self.proc.wait(10) == 0
+        os.close(self.master)
+        self.reader.join(10)
+        return self.got.read_bytes()
+
+
+def typed_with_damage(board: TtyBoard, damage) -> callable:
+    """A write that damages the stream at byte positions, as a noisy line would."""
+    position = 0
+
+    def write(data: bytes) -> None:
+        nonlocal position
+        out = bytearray()
+        for byte in data:
+            out += damage(position, byte)
+            position += 1
+        board.write(bytes(out))
+
+    return write
+
+
+def test_echo_pacing_types_an_undamaged_line_once(tmp_path):
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    pacer.type(LINE + b"\n", board.write)
+    assert board.line_read() == LINE
+    assert pacer.repairs == 0 and bytes(board.written) == LINE + b"\n"
+
+
+def test_echo_pacing_repairs_a_changed_byte_in_place(tmp_path):
+    """A byte changed mid-chunk is erased with DEL and retyped; the line is not killed and typed anew."""
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    write = typed_with_damage(board, lambda at, byte: b"X" if at == 20 else bytes([byte]))
+    pacer.type(LINE + b"\n", write)
+    assert board.line_read() == LINE
+    assert pacer.repairs == 1 and KILL not in board.written
+
+
+def test_echo_pacing_repairs_a_dropped_byte_in_place(tmp_path):
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    write = typed_with_damage(board, lambda at, byte: b"" if at == 37 else bytes([byte]))
+    pacer.type(LINE + b"\n", write)
+    assert board.line_read() == LINE
+    assert pacer.repairs == 1 and KILL not in board.written
+
+
+def test_echo_pacing_repairs_an_inserted_byte_in_place(tmp_path):
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"Z" if at == 3 else bytes([byte]))
+    pacer.type(LINE + b"\n", write)
+    assert board.line_read() == LINE
+    assert pacer.repairs == 1 and KILL not in board.written
+
+
+def test_echo_pacing_repairs_damage_in_many_chunks_of_a_long_line(tmp_path):
+    """A line of 60 chunks with a byte changed or lost in every fifth chunk arrives whole."""
+    long_line = b"printf %s '" + b"0123456789abcdef" * 60 + b"'"
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+
+    def damage(at: int, byte: int) -> bytes:
+        if at < len(long_line) and at % 80 == 41:
+            return b"" if at % 160 == 41 else b"#"
+        return bytes([byte])
+
+    write = typed_with_damage(board, damage)
+    pacer.type(long_line + b"\n", write)
+    assert board.line_read() == long_line
+    assert pacer.repairs >= 12 and KILL not in board.written

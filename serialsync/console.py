@@ -10,6 +10,8 @@ for a pexpect session someone else owns: its reads are teed through
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -17,11 +19,12 @@ import pexpect
 from pexpect.spawnbase import SpawnBase
 
 from .coordinator import Coordinator
-from .errors import TransportClosed, TransportTimeout
+from .errors import TransportClosed, TransportTimeout, TypingFailed
 from .transports import Transport
 from .watcher import Watcher
 
 MAX_BEFORE = 256 * 1024  # bytes of unmatched console output a session keeps
+TYPING_CHECK = 0.5  # seconds: how soon a wait notices that what it typed never arrived
 
 
 class ConsoleSession(SpawnBase):
@@ -42,17 +45,27 @@ class ConsoleSession(SpawnBase):
         self.delaybeforesend = None
         self.delayafterread = None  # pexpect sleeps after every read otherwise
         self.name = transport.spec
+        self._failure_lock = threading.Lock()  # set by the watcher's writer thread
+        self._typing_failure: Exception | None = None
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> bytes:
         if timeout == -1:
             timeout = self.timeout
-        try:
-            data = self.transport.read(size, timeout)
-        except TransportTimeout:
-            raise pexpect.TIMEOUT(f"{self.transport.spec}: nothing read in {timeout}s") from None
-        except TransportClosed as e:
-            self.flag_eof = True
-            raise pexpect.EOF(str(e)) from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            # A line that could not be typed (echo pacing gave up on it) will
+            # never show its effect: say so now instead of waiting out the timeout.
+            self._raise_typing_failure()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                data = self.transport.read(size, TYPING_CHECK if left is None else min(left, TYPING_CHECK))
+                break
+            except TransportTimeout:
+                if left is not None and left <= TYPING_CHECK:
+                    raise pexpect.TIMEOUT(f"{self.transport.spec}: nothing read in {timeout}s") from None
+            except TransportClosed as e:
+                self.flag_eof = True
+                raise pexpect.EOF(str(e)) from None
         if self.watcher is not None:
             self.watcher.feed(data)  # b"" tells the parser the console closed
         if not data:
@@ -74,10 +87,23 @@ class ConsoleSession(SpawnBase):
         data = self._coerce_send_string(s)
         self._log(data, "send")
         if self.watcher is not None:
-            self.watcher.type_bytes(data)  # one writer: replies and commands never interleave
+            # One writer: replies and commands never interleave.
+            self.watcher.type_bytes(data, on_failed=self._typing_failed)
         else:
             self.transport.write(data)
         return len(data)
+
+    def _typing_failed(self, error: Exception) -> None:
+        with self._failure_lock:
+            if self._typing_failure is None:
+                self._typing_failure = error
+
+    def _raise_typing_failure(self) -> None:
+        """Raise TypingFailed once for each failure to type what this session sent."""
+        with self._failure_lock:
+            error, self._typing_failure = self._typing_failure, None
+        if error is not None:
+            raise TypingFailed(f"could not type into {self.transport.spec}: {error}")
 
     def sendline(self, s: str | bytes = "") -> int:
         return self.send(self._coerce_send_string(s) + b"\n")

@@ -31,6 +31,10 @@ class EchoMismatch(TransportError):
     """Echo pacing could not confirm a typed line: it was erased on the board, not handed over."""
 
 
+class TypingFailed(TransportError):
+    """Something a session typed never reached the board intact; waiting for its effect is pointless."""
+
+
 class TransportClosed(TransportError):
     """The connection is closed: by the other end, or used after close()."""
 

@@ -117,7 +117,10 @@ class Watcher:
         self._pending = 0
         # Typing happens on one writer thread: the reader never waits for it,
         # so an echo-paced line can be checked against what the reader sees.
-        self._outbox: deque[tuple[bytes, Callable[[], None] | None]] = deque()
+        # (bytes, on_typed, on_failed)
+        self._outbox: deque[
+            tuple[bytes, Callable[[], None] | None, Callable[[Exception], None] | None]
+        ] = deque()
         self._outbox_cond = threading.Condition()
         self._typing = False
         self._writer: threading.Thread | None = None
@@ -355,15 +358,22 @@ class Watcher:
             self._outbox_cond.notify_all()
 
     # --- output -------------------------------------------------------------------------
-    def type_bytes(self, data: bytes, on_typed: Callable[[], None] | None = None) -> None:
+    def type_bytes(
+        self,
+        data: bytes,
+        on_typed: Callable[[], None] | None = None,
+        on_failed: Callable[[Exception], None] | None = None,
+    ) -> None:
         """Queue bytes to type into the board; they go in order, paced by the pacer.
 
-        on_typed runs on the writer thread once the bytes went out.
+        on_typed runs on the writer thread once the bytes went out; on_failed,
+        instead, if they could not be typed (the echo never confirmed a line,
+        or the console is dead).
         """
         if not data:
             return
         with self._outbox_cond:
-            self._outbox.append((bytes(data), on_typed))
+            self._outbox.append((bytes(data), on_typed, on_failed))
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_loop, name=f"{self.device}-writer", daemon=True)
                 self._writer.start()
@@ -381,20 +391,25 @@ class Watcher:
                 if not self._outbox:
                     self._writer = None
                     return  # closed, and everything queued was typed
-                data, on_typed = self._outbox.popleft()
+                data, on_typed, on_failed = self._outbox.popleft()
                 self._typing = True
+            failure: Exception | None = None
             try:
                 self.pacer.type(data, self._write)
             except EchoMismatch as e:
                 # The board's echo never confirmed a line (echo pacing): it was erased,
                 # not handed over. Its recovery timer still runs, so a reply is typed again.
                 log.warning("%s: could not type a line: %s", self.device, e)
+                failure = e
             except Exception as e:  # a dead console: remember it, keep draining
                 if self.write_error is None:
                     log.warning("%s: cannot type into the console: %s", self.device, e)
                 self.write_error = e
                 on_typed = None
+                failure = e
             try:
+                if failure is not None and on_failed is not None:
+                    on_failed(failure)
                 if on_typed is not None:
                     on_typed()
             finally:

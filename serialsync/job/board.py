@@ -16,6 +16,7 @@ import pexpect
 
 from .._time import Deadline
 from ..console import ConsoleSession
+from ..errors import TypingFailed
 from .model import Device, Job, Login
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
@@ -53,7 +54,7 @@ def wait_ready(session: ConsoleSession, timeout: float) -> None:
         try:
             session.expect(rb"__SSREADY\d+__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
             break
-        except pexpect.TIMEOUT:
+        except (pexpect.TIMEOUT, TypingFailed):  # a booting board may echo nothing yet
             if deadline.expired:
                 raise
     if probe > 1:
@@ -146,6 +147,8 @@ def run_step(
         return failed(f"timed out after {timeout:.0f}s", tail)
     except pexpect.EOF:
         return failed("console closed", session.before)
+    except TypingFailed as e:
+        return failed(str(e), session.buffer)
     status = int(session.match.group(1))
     if status == 0:
         return StepResult(index, command, "pass", 0, time.monotonic() - started, name=name)

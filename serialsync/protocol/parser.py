@@ -70,6 +70,11 @@ _WINDOW = len(wire.SS_PREFIX)  # "<SERIALSYNC1 "
 # or changed anywhere in the start leaves at least one of them whole.
 _FRAGMENTS = ((wire.SS_PREFIX[1:7], 1), (wire.SS_PREFIX[7:], 7))  # (b"SERIAL", 1), (b"SYNC1 ", 7)
 _ECHO_START = wire.SS_REPLY_PREFIX  # "#SERIALSYNC1 ": a reply typed in, echoed back
+# Either piece, in one pass: factored on their common first byte, sre searches
+# for it at memchr speed (twice as fast as two substring tests; benchmarks/scan).
+_FIRST = _FRAGMENTS[0][0][:1]
+assert _FRAGMENTS[1][0].startswith(_FIRST)
+_PIECE_RE = re.compile(_FIRST + b"(?:" + b"|".join(re.escape(piece[1:]) for piece, _ in _FRAGMENTS) + b")")
 
 
 class _LostStarts:
@@ -103,15 +108,10 @@ class _LostStarts:
             self._last_before = max(self._last_before, *self.pieces)
             self.pieces = []
         # Almost every read holds neither piece, not even across the seam with
-        # the last read: then only the kept tail moves on. This costs two
-        # substring searches a read, about as much as the marker scan itself
+        # the last read: then only the kept tail moves on. This costs one
+        # search a read, about as much as the marker scan itself
         # (benchmarks/scan): the price of never leaving a helper waiting.
-        if (
-            _FRAGMENTS[0][0] not in data
-            and _FRAGMENTS[1][0] not in data
-            and _FRAGMENTS[0][0] not in (edge := self._tail[-_WINDOW:] + data[:_WINDOW])
-            and _FRAGMENTS[1][0] not in edge
-        ):
+        if _PIECE_RE.search(data) is None and _PIECE_RE.search(self._tail[-_WINDOW:] + data[:_WINDOW]) is None:
             self._keep(data)
             return
         # Search the new bytes where they are (no copy of a large read); only the

@@ -54,6 +54,11 @@ class ConsoleReporter(Reporter):
         verdict = "ok" if record.ok else f"nack: {record.reason}"
         self._line(device, f"  {what} -> {verdict} ({record.waited:.3f}s)")
 
+    def group_event(self, text: str) -> None:
+        with self.lock:
+            stamp = time.monotonic() - self.started
+            print(f"{stamp:7.2f}s  {'(group)':<23} {text}", file=self.stream, flush=True)
+
 
 def print_table(result: JobResult, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout

@@ -7,6 +7,8 @@ event instead where there is no terminal: a CI log has no cursor to move).
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 import threading
 import time
 from typing import TextIO
@@ -25,6 +27,7 @@ class GroupStatus(Reporter):
         self._clock = clock
         self._lock = threading.Lock()
         self._rows: dict[str, dict] = {}
+        self._group_note = ""  # the latest word on the whole group (it is stuck)
         self.started = clock()
 
     def _row(self, device: Device) -> dict:
@@ -49,6 +52,10 @@ class GroupStatus(Reporter):
             row["calls"] += 1
             row["failed"] += not record.ok
 
+    def group_event(self, text: str) -> None:
+        with self._lock:
+            self._group_note = text
+
     def render(self) -> str:
         now = self._clock()
         with self._lock:
@@ -57,9 +64,15 @@ class GroupStatus(Reporter):
                 waiting = f"{row['waiting']} ({now - row['since']:.0f}s)" if row["waiting"] else "-"
                 calls = f"{row['calls']}" + (f" ({row['failed']} nack)" if row["failed"] else "")
                 rows.append((name, row["role"], calls, waiting, row["doing"][:60]))
+            note = self._group_note
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
         lines = ["  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]).rstrip() for r in rows]
-        return "\n".join([f"serialsync: {now - self.started:.0f}s", *lines])
+        return "\n".join([f"serialsync: {now - self.started:.0f}s", *lines, *([note] if note else [])])
+
+
+def _fit(line: str, width: int) -> list[str]:
+    """line in pieces of at most width characters, the later ones indented."""
+    return textwrap.wrap(line, width, subsequent_indent="    ", drop_whitespace=False) or [""]
 
 
 class LiveStatus(GroupStatus):
@@ -74,12 +87,15 @@ class LiveStatus(GroupStatus):
         self._thread.start()
 
     def _draw(self) -> None:
-        text = self.render()
+        # A line wider than the terminal would wrap on its own and throw off the
+        # count of lines to move up over: wrap it here, and count what was drawn.
+        width = max(20, shutil.get_terminal_size().columns - 1)
+        lines = [part for line in self.render().split("\n") for part in _fit(line, width)]
         # Up to the first line drawn last time, clear to the end, draw again.
         up = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
-        self.stream.write(up + text + "\n")
+        self.stream.write(up + "\n".join(lines) + "\n")
         self.stream.flush()
-        self._drawn = text.count("\n") + 1
+        self._drawn = len(lines)
 
     def _loop(self) -> None:
         while not self._stop.wait(REDRAW_INTERVAL):

@@ -3,6 +3,14 @@
 Every state change (send, sync round completed, leave, close) calls
 notify_all; each waiter re-checks its own predicate and goes back to sleep
 until its deadline. Waiters never poll on a timer.
+
+It also sees the whole group, so it notices when the group is stuck: every
+device still in it waits in a call that none of the others can complete (at
+two different syncs, say, or each waiting for what the other sends after its
+own wait). That is logged at once, naming who waits for what. The calls are
+still answered at their timeouts, not earlier: a call can outlive the helper
+that made it (`timeout 5 lava-wait x` in a test), so a device whose call is
+pending may in fact be busy, and nacking the others would be wrong.
 """
 
 from __future__ import annotations
@@ -48,6 +56,17 @@ class _Barrier:
         self.arrived: set[str] = set()
 
 
+class _Waiter:
+    """A call blocked in _block: who, waiting for what, and how it would know it can go on."""
+
+    __slots__ = ("attempt", "device", "what")
+
+    def __init__(self, device: str, what: str, attempt: Callable[[], object]) -> None:
+        self.device = device
+        self.what = what
+        self.attempt = attempt
+
+
 class MemoryCoordinator(Coordinator):
     """Group state held in this process; safe to call from many threads at once.
 
@@ -56,7 +75,13 @@ class MemoryCoordinator(Coordinator):
     Deadline's own clock.
     """
 
-    def __init__(self, members: Iterable[Member], clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        members: Iterable[Member],
+        clock: Clock = SYSTEM_CLOCK,
+        on_stuck: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_stuck(text)`` hears when the group is stuck (it runs under the lock: no calls back)."""
         self._members = check_members(members)
         self._devices = tuple(member.device for member in self._members)
         self._device_set = frozenset(self._devices)
@@ -67,6 +92,9 @@ class MemoryCoordinator(Coordinator):
         self._barriers: dict[str, _Barrier] = {}
         self._left: dict[str, str] = {}
         self._closed = False
+        self._waiters: list[_Waiter] = []  # calls blocked right now, in the order they blocked
+        self._stall_reported = ""  # the last stuck state logged, so each is logged once
+        self._on_stuck = on_stuck
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -83,37 +111,84 @@ class MemoryCoordinator(Coordinator):
             raise CoordinatorError("coordinator closed")
         check_message_id(message_id)
         self._check_device(device)
-        self._check_caller_present(device)
+        try:
+            self._check_caller_present(device)
+        except DeviceLeft as e:
+            log.warning("%s: %s", device, e)
+            raise
 
     def _check_caller_present(self, device: str) -> None:
         if device in self._left:
             raise self._device_left(device, f"{device} has left the group ({self._left[device]})")
 
     def _device_left(self, device: str, reason: str) -> DeviceLeft:
-        log.warning("%s: %s", device, reason)
+        # Logged by the call that raises it: attempts are also run to test for a deadlock.
         return DeviceLeft(reason)
 
     def _block(
         self,
         device: str,
+        what: str,
         deadline: Deadline,
         attempt: Callable[[], _T | None],
         on_timeout: Callable[[], str],
     ) -> _T:
-        """Wait (lock held) until ``attempt`` returns a value; it raises if it never can."""
-        while True:
-            if self._closed:
-                raise CoordinatorError("coordinator closed")
-            result = attempt()
-            if result is not None:
-                return result
-            remaining = deadline.remaining
-            if remaining <= 0:
-                reason = on_timeout()
-                log.warning("%s: %s", device, reason)
-                raise GroupTimeout(reason)
-            # Condition.wait raises OverflowError past TIMEOUT_MAX; None means no limit.
-            self._cond.wait(None if math.isinf(remaining) else min(remaining, threading.TIMEOUT_MAX))
+        """Wait (lock held) until ``attempt`` returns a value; it raises if it never can.
+
+        ``what`` says what the call waits for, for a deadlock's nack.
+        """
+        waiter = _Waiter(device, what, attempt)
+        try:
+            while True:
+                if self._closed:
+                    raise CoordinatorError("coordinator closed")
+                result = attempt()
+                if result is not None:
+                    return result
+                remaining = deadline.remaining
+                if remaining <= 0:
+                    reason = on_timeout()
+                    log.warning("%s: %s", device, reason)
+                    raise GroupTimeout(reason)
+                if waiter not in self._waiters:
+                    self._waiters.append(waiter)
+                    self._report_stall()
+                # Condition.wait raises OverflowError past TIMEOUT_MAX; None means no limit.
+                self._cond.wait(None if math.isinf(remaining) else min(remaining, threading.TIMEOUT_MAX))
+        except DeviceLeft as e:
+            log.warning("%s: %s", device, e)
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _report_stall(self) -> None:
+        """Lock held, a call just blocked: is every device still here blocked for good? Log it.
+
+        Each blocked call's own test runs again here, under the same lock as
+        every state change: one that could go on now (woken, not yet
+        running) or would fail at once proves the group is not stuck.
+        """
+        present = [device for device in self._devices if device not in self._left]
+        blocked = {waiter.device for waiter in self._waiters}
+        if not present or any(device not in blocked for device in present):
+            return
+        for waiter in self._waiters:
+            try:
+                if waiter.attempt() is not None:
+                    return
+            except CoordinatorError:
+                return
+        stuck = "; ".join(f"{waiter.device} waits in {waiter.what}" for waiter in self._waiters)
+        if stuck != self._stall_reported:
+            self._stall_reported = stuck
+            text = (
+                "the group is stuck: every device still in it waits, and none can answer another "
+                f"(their calls end at their timeouts): {stuck}"
+            )
+            log.warning("%s", text)
+            if self._on_stuck is not None:
+                self._on_stuck(text)
 
     def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
         clean = check_data(data)
@@ -143,6 +218,7 @@ class MemoryCoordinator(Coordinator):
 
             return self._block(
                 device,
+                f"lava-wait {message_id!r}",
                 deadline,
                 attempt,
                 lambda: timeout_reason(deadline, f"{message_id!r} from any device", (), "sent it"),
@@ -171,6 +247,7 @@ class MemoryCoordinator(Coordinator):
 
             return self._block(
                 device,
+                f"lava-wait-all {message_id!r}" + ("" if role is None else f" {role!r}"),
                 deadline,
                 attempt,
                 lambda: timeout_reason(deadline, scope, missing(), "never sent it"),
@@ -208,7 +285,7 @@ class MemoryCoordinator(Coordinator):
                 return timeout_reason(deadline, f"sync {message_id!r}", absent, "never reached it")
 
             try:
-                self._block(device, deadline, attempt, on_timeout)
+                self._block(device, f"lava-sync {message_id!r}", deadline, attempt, on_timeout)
             except BaseException:
                 # A caller that gave up is no longer at the barrier, unless it left the group:
                 # like a sent message, a departed device's arrival still counts.

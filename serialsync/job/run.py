@@ -96,6 +96,9 @@ class Reporter:
 
     def call_done(self, device: Device, record: CallRecord) -> None: ...
 
+    def group_event(self, text: str) -> None:
+        """Something about the whole group (it is stuck, say)."""
+
 
 TransportWrapper = Callable[[Device, Transport], Transport]
 
@@ -121,7 +124,7 @@ def run_job(
     outdir.mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
     members = [Member(device=d.name, role=d.role) for d in job.devices]
-    coordinator = coordinator or MemoryCoordinator(members)
+    coordinator = coordinator or MemoryCoordinator(members, on_stuck=reporter.group_event)
     deadline = Deadline.after(job.timeouts.job)
     started = time.monotonic()
     local = [d for d in job.devices if only is None or d.name in only]

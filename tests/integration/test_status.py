@@ -65,3 +65,19 @@ def test_live_status_redraws_in_place_on_a_terminal():
     first, second = out.split("\x1b[", 1)
     assert "step-1 (1/1)" in first and "\x1b[J" in out
     assert "lava-wait-all ready client (0s)" in second
+
+
+def test_live_status_fits_the_terminal_and_says_when_the_group_is_stuck(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    screen = io.StringIO()
+    live = LiveStatus(screen)
+    live.device_event(Device(name="srv", role="server"), "step-1 (1/1): " + "x" * 200)
+    live.group_event("the group is stuck: srv waits in lava-sync 'a'; cli waits in lava-sync 'b'")
+    live.stop()
+    live.stop()
+    first, second = screen.getvalue().split("\x1b[", 1)
+    drawn = first.splitlines()
+    assert all(len(line) < 60 for line in drawn)
+    assert "cli waits in lava-sync 'b'" in " ".join(first.split())  # the note, wrapped, whole
+    # The second draw moves up over exactly the lines the first one drew.
+    assert second.startswith(f"{len(drawn)}F")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -223,3 +224,76 @@ def test_memory_keeps_clock_for_callers() -> None:
     group = MemoryCoordinator(workers("d1"), clock=clock)
     assert group.clock is clock
     assert "d1" in repr(group)
+
+
+class StuckReports(logging.Handler):
+    """The coordinator's "group is stuck" warnings, with an event for the test thread to wait on."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.arrived = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "the group is stuck" in record.getMessage():
+            self.messages.append(record.getMessage())
+            self.arrived.set()
+
+    def __enter__(self) -> StuckReports:
+        logging.getLogger("serialsync.coordinator").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("serialsync.coordinator").removeHandler(self)
+
+
+def blocked_call(clock: SignalClock, call: Callable[[Deadline], object]) -> Background:
+    """Start a call in a worker thread and return once it waits (its lock released)."""
+    deadline = clock.deadline(LONG)
+    background = Background(lambda: call(deadline))
+    clock.wait_consulted()
+    return background
+
+
+def test_memory_a_stuck_group_is_reported_naming_who_waits_for_what() -> None:
+    """Devices at two different syncs and a wait nobody can answer: the log says so at once."""
+    group = MemoryCoordinator(workers("dev1", "dev2", "dev3"))
+    clock = SignalClock()
+    with StuckReports() as reports:
+        first = blocked_call(clock, lambda deadline: group.sync("dev1", "a", deadline))
+        second = blocked_call(clock, lambda deadline: group.sync("dev2", "b", deadline))
+        third = blocked_call(clock, lambda deadline: group.wait("dev3", "never-sent", deadline))
+        assert reports.arrived.wait(LONG)
+        group.close()
+        for call in (first, second, third):
+            assert isinstance(call.outcome(), CoordinatorError)  # released by close(), not stuck until LONG
+    # Once, and not before dev3 waited too: while it was free it could have reached either sync.
+    (report,) = reports.messages
+    assert "dev1 waits in lava-sync 'a'" in report and "dev2 waits in lava-sync 'b'" in report
+    assert "dev3 waits in lava-wait 'never-sent'" in report
+
+
+def test_memory_a_device_that_left_does_not_keep_a_group_from_being_stuck() -> None:
+    group = MemoryCoordinator(workers("server", "client1", "client2"))
+    group.leave("client2", "finished its steps")
+    clock = SignalClock()
+    with StuckReports() as reports:
+        waiting = blocked_call(clock, lambda deadline: group.wait("server", "go", deadline))
+        other = blocked_call(clock, lambda deadline: group.wait("client1", "start", deadline))
+        assert reports.arrived.wait(LONG)
+        group.close()
+        assert waiting.outcome() is not None and other.outcome() is not None
+    (report,) = reports.messages
+    assert "server waits in lava-wait 'go'" in report and "client1 waits in lava-wait 'start'" in report
+
+
+def test_memory_a_completed_barrier_is_not_reported_stuck() -> None:
+    """The last device to reach a sync releases the others: never reported, however the threads race."""
+    group = MemoryCoordinator(workers("dev1", "dev2"))
+    clock = SignalClock()
+    with StuckReports() as reports:
+        for round_ in range(50):
+            first = blocked_call(clock, lambda deadline: group.sync("dev1", "s", deadline))
+            second = Background(lambda: group.sync("dev2", "s", Deadline.after(LONG)))
+            assert first.outcome() is None and second.outcome() is None, round_
+    assert reports.messages == []

@@ -295,10 +295,17 @@ class MarkerParser:
                 return
             stop = end.start()
             # A second marker starting inside this one means this one was cut off.
-            restart = _PREFIX_RE.search(buf, 1, stop)
-            if restart is not None:
-                self._broken("marker cut off by the start of another", restart.start())
-                self._close_marker(restart.start())
+            # A serialsync marker holds no "<" at all, so any "<" cuts it: the rest is
+            # scanned again from there, where a LAVA marker's "<LAVA_MULTI_NODE>" (whose
+            # ">" ended this search) may begin.
+            if self._dialect is Dialect.SERIALSYNC:
+                restart_at = buf.find(b"<", 1, stop)
+            else:
+                found = _PREFIX_RE.search(buf, 1, stop)
+                restart_at = -1 if found is None else found.start()
+            if restart_at >= 0:
+                self._broken("marker cut off by the start of another", restart_at)
+                self._close_marker(restart_at)
                 continue
             if buf[stop] != ord(">"):
                 self._broken("marker broken by a line end", stop)

@@ -146,6 +146,24 @@ def test_parser_kernel_line_inside_marker_asks_for_retransmission():
     assert sum(isinstance(e, SyncRequest) for e in events) == 1
 
 
+def test_parser_lava_marker_starting_inside_an_unclosed_serialsync_marker_is_not_lost():
+    """A serialsync marker cut short, then a LAVA helper's marker on the same line: both are answered."""
+    cut = ss_marker("t.9", "SEND", "m", "k=v")[:25]
+    events, _ = parse(cut + b" " + lava_marker("SEND x k=v") + b"\r\n")
+    assert isinstance(events[0], DamagedRequest)  # its helper is asked to print it again
+    assert events[1] == SendRequest(dialect=LAVA, message_id="x", data=(("k", b"v"),))
+    assert len(events) == 2
+
+
+def test_parser_stray_lt_inside_a_serialsync_marker_breaks_it_once():
+    """A printk level ("<6>") spliced into a marker: damaged once, and the next marker is read."""
+    good = ss_marker("t.10", "SYNC", "go")
+    events, _ = parse(good[:22] + b"<6>" + good[22:] + b"\r\n" + good + b"\r\n")
+    assert isinstance(events[0], DamagedRequest)
+    assert events[-1] == SyncRequest(dialect=SS, token="t.10", message_id="go")
+    assert sum(isinstance(e, (DamagedRequest, SyncRequest)) for e in events) == 2
+
+
 def test_parser_invalid_but_intact_requests_are_rejected_with_reason():
     stream = (
         lava_marker("SYNC a b") + lava_marker("WAIT_ALL id role extra") + ss_marker("t.9", "SEND", "m", "bad-key=1")

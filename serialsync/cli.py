@@ -212,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             text = resources.files("serialsync").joinpath("examples/demo.yaml").read_text(encoding="utf-8")
             return _run(parse_job(text, source="demo.yaml"), args.output, args.quiet)
         if args.command == "groups":
-            return _groups(args.action, args.url, args.group)
+            try:
+                return _groups(args.action, args.url, args.group)
+            except ValueError as e:  # a bad URL or group name
+                print(f"serialsync: {e}", file=sys.stderr)
+                return EXIT_USAGE
         if args.command == "replay":
             return _replay(args.log)
         if args.command == "check":
@@ -231,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             from .coordinator.redis import RedisCoordinator  # redis-py only when asked for
 
             members = [Member(device=d.name, role=d.role) for d in job.devices]
-            coordinator = RedisCoordinator(members, args.coordinator, group=args.group or job.name)
+            try:
+                coordinator = RedisCoordinator(members, args.coordinator, group=args.group or job.name)
+            except ValueError as e:  # a bad URL or group name: the command line's fault
+                print(f"serialsync: --coordinator/--group: {e}", file=sys.stderr)
+                return EXIT_USAGE
         return _run(job, args.output or Path("serialsync-out") / job.name, args.quiet, coordinator, only)
     except JobConfigError as e:
         print(f"serialsync: {e}", file=sys.stderr)

@@ -84,12 +84,18 @@ local function refresh(index, ttl, touched)
 end
 """
 
-# KEYS: members, left, index. ARGV: members json, ttl ms.
+# KEYS: members, left, index. ARGV: members json, ttl ms, number of members.
+# A group whose members have all left is over: the next run of the same job
+# (same group name) starts it afresh instead of finding everyone gone.
 _LUA_INIT = (
     _LUA_REFRESH
     + """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return current end
+if current and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
+  for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
+  redis.call('DEL', KEYS[2], KEYS[3])
+end
 redis.call('SET', KEYS[1], ARGV[1])
 refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[2]})
 return false
@@ -303,7 +309,7 @@ class RedisCoordinator(Coordinator):
             with self._errors("connect"):
                 stored = self._redis.register_script(_LUA_INIT)(
                     keys=[self._k_members, self._k_left, self._k_index],
-                    args=[self._members_json(), self._ttl_ms],
+                    args=[self._members_json(), self._ttl_ms, len(self._members)],
                 )
                 if stored is not None:
                     raise CoordinatorError(

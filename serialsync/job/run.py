@@ -21,7 +21,7 @@ from .._time import Deadline
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..coordinator.base import missing_in
-from ..errors import SerialsyncError
+from ..errors import CoordinatorError, SerialsyncError
 from ..protocol import wire
 from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
@@ -128,6 +128,14 @@ def run_job(
     deadline = Deadline.after(job.timeouts.job)
     started = time.monotonic()
     local = [d for d in job.devices if only is None or d.name in only]
+    # A shared group (Redis) from an earlier run that did not end may hold our devices as gone.
+    gone = {name: why for name, why in coordinator.departed().items() if name in {d.name for d in local}}
+    if gone:
+        listed = "; ".join(f"{name} ({why})" for name, why in gone.items())
+        raise CoordinatorError(
+            f"the group already holds {listed} as gone: an earlier run of this group has not ended "
+            "(all its devices left); clear it (serialsync groups clear URL GROUP) or use another --group"
+        )
     results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
     last_lines: dict[str, str] = {}  # device -> its console's last line, for timeout reports
     threads = [

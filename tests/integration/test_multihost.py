@@ -107,3 +107,42 @@ def test_multihost_a_failure_on_one_host_ends_the_group_on_the_other(tmp_path, r
     for name in ("srv", "c2"):
         assert "group ended: c1 failed" in host2[name]["reason"], host2[name]["reason"]
     assert len(host2["c2"]["steps"]) == 1 and "stopped" in host2["c2"]["steps"][0]["reason"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "serialsync.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_multihost_the_same_job_runs_again_under_the_same_group(tmp_path, redis_url):
+    """Every device left when the first run ended: the second run starts the group afresh."""
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    for attempt in ("first", "second"):
+        out = str(tmp_path / attempt)
+        done = run_cli("run", str(job), "-q", "-o", out, "--coordinator", redis_url, "--group", group)
+        assert done.returncode == 0, (attempt, done.stdout, done.stderr)
+
+
+def test_multihost_a_group_whose_earlier_run_did_not_end_is_refused_with_what_to_do(tmp_path, redis_url):
+    from serialsync.coordinator import Member
+    from serialsync.coordinator.redis import RedisCoordinator
+
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    members = [Member("srv", "server"), Member("c1", "client"), Member("c2", "client")]
+    with RedisCoordinator(members, redis_url, group=group) as earlier:
+        earlier.leave("c1", "finished its steps")  # srv and c2 never ended: that run is not over
+    done = run_cli("run", str(job), "-q", "-o", str(tmp_path / "out"), "--coordinator", redis_url, "--group", group)
+    assert done.returncode == 1
+    assert "c1 (finished its steps) as gone" in done.stderr and "groups clear" in done.stderr
+
+
+def test_multihost_a_bad_coordinator_url_is_a_usage_error(tmp_path):
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    done = run_cli("run", str(job), "-q", "--coordinator", "http://redis.lab:6379/0")
+    assert done.returncode == 2 and "redis url must look like" in done.stderr and "Traceback" not in done.stderr
+    listed = run_cli("groups", "list", "http://redis.lab:6379/0")
+    assert listed.returncode == 2 and "Traceback" not in listed.stderr

@@ -19,9 +19,12 @@ pytestmark = pytest.mark.slow
 NASTY = "a b>c=d:e 'q' \"dq\" $(reboot) `id`; é"
 
 
-@pytest.mark.parametrize("seed", [100, 200, 300, 400])
-def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, keep_reading):
-    """Markers torn by printk, replies garbled: every call completes once, data exact."""
+@pytest.mark.parametrize(
+    ("seed", "doubled"),
+    [(100, False), (200, False), (300, False), (400, False), (500, True), (600, True)],
+)
+def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, doubled, keep_reading):
+    """Markers torn by printk, replies garbled (bytes doubled and added too): every call completes once, data exact."""
     names = ["d0", "d1", "d2"]
     coordinator = MemoryCoordinator([Member(n, "peer") for n in names])
     rounds = 8
@@ -46,8 +49,9 @@ def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, k
         session.sendline(script)
         assert watcher.flush(10)
     for hop in hops:  # the command is typed: now the line gets noisy
-        hop.from_board = Faults(drop=0.001, change=0.001, noise_line=0.03)
-        hop.to_board = Faults(drop=0.0005, change=0.0005)
+        extra = 0.0005 if doubled else 0.0  # a byte received twice, or a stray byte added
+        hop.from_board = Faults(drop=0.001, change=0.001, duplicate=extra, insert=extra, noise_line=0.03)
+        hop.to_board = Faults(drop=0.0005, change=0.0005, duplicate=extra, insert=extra)
     try:
         with keep_reading(sessions):
             coordinator.wait_all("d0", "finished", None, Deadline.after(240))
@@ -56,6 +60,8 @@ def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, k
             w.close()
             s.close()
     assert sum(sum(h.injected.values()) for h in hops) > 20
+    if doubled:
+        assert sum(h.injected["duplicate"] + h.injected["insert"] for h in hops) > 0
     assert sum(sum(w.parser.stats.values()) for w in watchers) > 0  # damage was seen, and survived
     for i in range(1, rounds + 1):
         data = coordinator.wait("d0", f"v{i}", Deadline.after(1))

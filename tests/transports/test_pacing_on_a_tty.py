@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from serialsync.transports.pacing import KILL, EchoPacer
+from serialsync.transports.pacing import KILL, EchoPacer, make_pacer
 
 LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghijklmnop"
 
@@ -56,7 +57,7 @@ class TtyBoard:
         return self.got.read_bytes()
 
 
-def typed_with_damage(board: TtyBoard, damage) -> callable:
+def typed_with_damage(board: TtyBoard, damage: Callable[[int, int], bytes]) -> Callable[[bytes], None]:
     """A write that damages the stream at byte positions, as a noisy line would."""
     position = 0
 
@@ -122,3 +123,28 @@ def test_echo_pacing_repairs_damage_in_many_chunks_of_a_long_line(tmp_path):
     pacer.type(long_line + b"\n", write)
     assert board.line_read() == long_line
     assert pacer.repairs >= 12 and KILL not in board.written
+
+
+def test_echo_pacing_kills_and_retypes_a_line_it_cannot_repair_in_place(tmp_path):
+    """A burst of stray bytes in one chunk is more than DEL can safely undo: ^U, and the line again."""
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"#####" if at == 20 else bytes([byte]))
+    pacer.type(LINE + b"\n", write)
+    assert board.line_read() == LINE
+    assert KILL in board.written and pacer.repairs == 1
+
+
+def test_fixed_pacing_types_one_byte_at_a_time(tmp_path):
+    """LAVA's character_delay: one byte per write, the board's line whole."""
+    pacer = make_pacer("fixed", 0.001)
+    board = TtyBoard(tmp_path, EchoPacer())  # the reader feeds a pacer nobody types with
+    sizes = []
+
+    def write(data: bytes) -> None:
+        sizes.append(len(data))
+        board.write(data)
+
+    pacer.type(LINE + b"\n", write)
+    assert board.line_read() == LINE
+    assert sizes == [1] * (len(LINE) + 1)

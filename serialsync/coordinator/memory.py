@@ -258,7 +258,10 @@ class MemoryCoordinator(Coordinator):
             self._enter(device, message_id)
             barrier = self._barriers.setdefault(message_id, _Barrier())
             if device in barrier.arrived:
-                raise ValueError(f"{device} is already waiting at sync {message_id!r}")
+                raise CoordinatorError(
+                    f"{device} is already waiting at sync {message_id!r}: an earlier call of it has not "
+                    "ended (a helper stopped while it waited?); it ends at its timeout"
+                )
             generation = barrier.generation
             barrier.arrived.add(device)
             if len(barrier.arrived) == len(self._devices):

@@ -602,7 +602,10 @@ class RedisCoordinator(Coordinator):
         if status == b"left":
             raise self._caller_left(device, generation.decode("utf-8", "replace"))
         if status == b"already":
-            raise ValueError(f"{device} is already waiting at sync {message_id!r}")
+            raise CoordinatorError(
+                f"{device} is already waiting at sync {message_id!r}: an earlier call of it has not "
+                "ended (a helper stopped while it waited?); it ends at its timeout"
+            )
         if status == b"done":
             return
 

@@ -187,7 +187,7 @@ def test_memory_same_device_twice_at_one_barrier_is_misuse() -> None:
         deadline = clock.deadline(LONG)
         first = Background(lambda: group.sync("d1", "s", deadline))
         clock.wait_consulted()
-        with pytest.raises(ValueError, match="already waiting"):
+        with pytest.raises(CoordinatorError, match="already waiting"):
             group.sync("d1", "s", Deadline.after(LONG))
         group.sync("d2", "s", Deadline.after(LONG))
         assert first.outcome() is None

@@ -8,6 +8,7 @@ output that says the command finished.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,6 +154,29 @@ def run_step(
     if status == 0:
         return StepResult(index, command, "pass", 0, time.monotonic() - started, name=name)
     return failed(f"exit status {status}", session.before, status)
+
+
+CONSOLE_WATCH_SLICE = 0.1  # seconds: how soon the end of a host-side call stops the console watch
+
+
+def watch_console(session: ConsoleSession, done: threading.Event, failure: re.Pattern[bytes] | None) -> str | None:
+    """Read the console until done is set: the reason if the board failed meanwhile, else None.
+
+    While the host waits in a group call for a device, its console is still
+    read: a board that panics is noticed now, not at the call's timeout; a
+    chatty console never fills up and stalls the board; markers are served.
+    """
+    patterns: list = [pexpect.TIMEOUT] + ([failure] if failure else [])
+    while not done.is_set():
+        try:
+            which = session.expect(patterns, timeout=CONSOLE_WATCH_SLICE)
+        except pexpect.EOF:
+            return "console closed"
+        except TypingFailed:
+            continue  # a reply the watcher typed: its own recovery retypes it
+        if which == 1:
+            return f"board failed: {bytes(session.after).decode('utf-8', 'replace')!r}"
+    return None
 
 
 def log_in(session: ConsoleSession, login: Login, timeout: float) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -35,6 +36,7 @@ from .board import (
     shell_assignment,
     wait_prompt,
     wait_ready,
+    watch_console,
 )
 from .model import Action, Device, Job, Request, variable_in
 
@@ -114,7 +116,10 @@ class DeviceRun:
             if request.api != "lava-send":
                 self.started(request.api, request.message_id, request.role)
             try:
-                self._request(request, deadline)
+                if request.api == "lava-send":
+                    self._request(request, deadline)
+                else:
+                    self._request_watching_console(request, deadline)
             except (CoordinatorError, KeyError) as e:
                 reason = e.args[0] if isinstance(e, KeyError) else str(e)
                 self.record(self._call_record(request, started, reason))
@@ -122,6 +127,30 @@ class DeviceRun:
                 return False
             self.record(self._call_record(request, started, ""))
         return True
+
+    def _request_watching_console(self, request: Request, deadline: Deadline) -> None:
+        """A blocking request in its own thread, while this one reads the board's console."""
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                self._request(request, deadline)
+            except BaseException as e:  # re-raised on the device's thread below
+                errors.append(e)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=call, name=f"{self.device.name}-request", daemon=True)
+        thread.start()
+        gone = watch_console(self.session, done, self._failure)
+        if gone is not None:
+            # The board failed while its host waited for the group: it leaves, which ends the call.
+            self._fail(f"{gone} while waiting in {request.api} {request.message_id}")
+            self.coordinator.leave(self.device.name, self.reason)
+        thread.join()
+        if errors:
+            raise errors[0]
 
     def _request(self, request: Request, deadline: Deadline) -> None:
         coordinator, me = self.coordinator, self.device.name

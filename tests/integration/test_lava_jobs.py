@@ -160,3 +160,35 @@ actions:
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "results.xml").getroot().iter("testcase")}
     assert cases["broken"].find("failure") is not None and cases["installed"].find("failure") is None
     assert {c["name"] for d in result.devices if d.role == "client" for c in d.test_cases} == {"client-uname"}
+
+
+def test_a_board_that_panics_while_its_host_waits_for_the_group_fails_at_once(tmp_path):
+    """The server's boot waits for clients that never come; its console is still read, and its panic ends it."""
+    text = """
+job_name: panic-in-wait
+timeouts: {job: {minutes: 5}}
+protocols:
+  lava-multinode:
+    roles:
+      server: {count: 1, connection: 'cmd:sh -c "echo Kernel panic - not syncing: VFS; exec cat"'}
+      client: {count: 1}
+    timeout: {minutes: 10}
+actions:
+- boot:
+    role: [server]
+    protocols:
+      lava-multinode:
+      - {request: lava-wait-all, messageID: client-booted, role: client}
+- test:
+    role: [client]
+    protocols:
+      lava-multinode:
+      - {request: lava-wait, messageID: server-up}
+    steps: ["true"]
+"""
+    result = run_job(parse_job(text, source="p.yaml"), tmp_path)
+    server = next(d for d in result.devices if d.name.startswith("server"))
+    assert server.result == "fail"
+    assert "Kernel panic - not syncing" in server.reason and "while waiting in lava-wait-all" in server.reason
+    (call,) = server.calls
+    assert not call["ok"] and "timed out" not in call["reason"]  # ended by the panic, not by the 10 min timeout

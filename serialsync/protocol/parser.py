@@ -66,9 +66,11 @@ _ESCAPE_OPEN_RE = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*)?\Z")  # cut off by the en
 MAX_ESCAPE = 64  # longer than any real sequence: past this an ESC is just a byte
 
 _WINDOW = len(wire.SS_PREFIX)  # "<SERIALSYNC1 "
-# Two pieces of a serialsync marker's start that do not overlap: one byte lost
-# or changed anywhere in the start leaves at least one of them whole.
-_FRAGMENTS = ((wire.SS_PREFIX[1:7], 1), (wire.SS_PREFIX[7:], 7))  # (b"SERIAL", 1), (b"SYNC1 ", 7)
+# Two pieces of a serialsync marker's start that do not overlap: one byte lost,
+# changed or added anywhere in the start leaves at least one of them whole. The
+# space after them is left out: a byte added there and one in "SERIAL" (a
+# stress run saw it) must not hide the start.
+_FRAGMENTS = ((wire.SS_PREFIX[1:7], 1), (wire.SS_PREFIX[7:12], 7))  # (b"SERIAL", 1), (b"SYNC1", 7)
 _ECHO_START = wire.SS_REPLY_PREFIX  # "#SERIALSYNC1 ": a reply typed in, echoed back
 # Either piece, in one pass: factored on their common first byte, sre searches
 # for it at memchr speed (twice as fast as two substring tests; benchmarks/scan).

@@ -235,19 +235,31 @@ def lost_starts(stream: bytes, chunk: int) -> int:
     return total
 
 
-@pytest.mark.parametrize("damage", ["flip", "drop"])
+@pytest.mark.parametrize("damage", ["flip", "drop", "add"])
 def test_parser_marker_with_a_damaged_start_is_still_noticed(damage):
     good = ss_marker("ab.12", "SYNC", "go")
-    for pos in range(len(wire.SS_PREFIX)):
+    # A byte added before the "<" or after the space leaves the start whole.
+    for pos in range(1, len(wire.SS_PREFIX)) if damage == "add" else range(len(wire.SS_PREFIX)):
         if damage == "flip":
             bad = good[:pos] + bytes([good[pos] ^ 0x04]) + good[pos + 1 :]
-        else:
+        elif damage == "drop":
             bad = good[:pos] + good[pos + 1 :]
+        else:
+            bad = good[:pos] + b"Z" + good[pos:]
         stream = b"noise\r\n" + bad + b"\r\nmore noise\r\n"
         for chunk in (1, 3, 7, 1000):
             parser_events, _ = parse(stream)
             assert not any(isinstance(e, SyncRequest) for e in parser_events)
             assert lost_starts(stream, chunk) == 1, (pos, chunk, bad)
+
+
+def test_parser_marker_start_hit_in_both_halves_and_its_end_garbled_is_still_noticed():
+    """Seen in a stress run: a byte added inside "SERIAL", one added after "SYNC1", and '>' changed."""
+    good = ss_marker("fed0ba3a.22850", "SEND", "v6", "x=d0")
+    bad = b"<SERIIALSYNC1Z" + good[len(wire.SS_PREFIX) - 1 : -1] + b"!"
+    stream = b"board$ \r\n" + bad + b"\r\n"
+    for chunk in (1, 5, 4096):
+        assert lost_starts(stream, chunk) == 1, chunk
 
 
 def test_parser_marker_whose_whole_start_was_destroyed_is_noticed_by_its_end():

@@ -100,7 +100,9 @@ def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb:
 
     e.g. "timed out after 2.0s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
     """
-    names = ", ".join(missing) or "nobody"
+    names = ", ".join(missing)
+    if not names:  # "nobody sent it", not "nobody never sent it"
+        names, verb = "nobody", verb.replace("never ", "")
     return f"timed out after {float(deadline.timeout)}s waiting for {scope}: {names} {verb}"
 
 

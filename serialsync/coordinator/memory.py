@@ -221,7 +221,13 @@ class MemoryCoordinator(Coordinator):
                 f"lava-wait {message_id!r}",
                 deadline,
                 attempt,
-                lambda: timeout_reason(deadline, f"{message_id!r} from any device", (), "sent it"),
+                # Any other device still here could have sent it: name them, for the report.
+                lambda: timeout_reason(
+                    deadline,
+                    f"{message_id!r} from any device",
+                    [o for o in others if o not in self._left],
+                    "never sent it",
+                ),
             )
 
     def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:

@@ -562,7 +562,13 @@ class RedisCoordinator(Coordinator):
             device,
             deadline,
             attempt,
-            lambda: timeout_reason(deadline, f"{message_id!r} from any device", (), "sent it"),
+            # Any other device still here could have sent it: name them, for the report.
+            lambda: timeout_reason(
+                deadline,
+                f"{message_id!r} from any device",
+                [o for o in self._devices if o != device and o not in self._read_left()],
+                "never sent it",
+            ),
         )
 
     def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:

@@ -113,7 +113,8 @@ roles:
     assert b"rc=1" in log
     calls = device(result, "a").calls
     assert calls[0]["api"] == "lava-wait" and not calls[0]["ok"]
-    assert "never-sent" in calls[0]["reason"]
+    assert "never-sent" in calls[0]["reason"] and "b never sent it" in calls[0]["reason"]
+    assert set(calls[0]["last_console_lines"]) == {"b"}  # what the device that could have sent it was doing
     assert b"retrying" in (tmp_path / "out" / "b.console.log").read_bytes()
     assert time.monotonic() - started < 30
 

@@ -203,6 +203,15 @@ def test_memory_single_device_group() -> None:
         assert group.wait_all("solo", "m", None, Deadline.after(0)) == {"solo": {}}
 
 
+def test_memory_a_timed_out_wait_names_the_devices_that_could_have_sent_it() -> None:
+    members = [Member("dev1", "server"), Member("dev2", "client"), Member("dev3", "client")]
+    with MemoryCoordinator(members) as group:
+        group.leave("dev3", "finished its steps")
+        with pytest.raises(GroupTimeout) as info:
+            group.wait("dev1", "ready", Deadline.after(SHORT))
+    assert str(info.value) == "timed out after 0.2s waiting for 'ready' from any device: dev2 never sent it"
+
+
 def test_memory_timeout_message_format() -> None:
     members = [Member("dev1", "server"), Member("dev2", "client"), Member("dev3", "client")]
     with MemoryCoordinator(members) as group, pytest.raises(GroupTimeout) as info:

@@ -83,7 +83,8 @@ def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> 
     allowed = {"job_name", "timeouts", "protocols", "actions", "failure_patterns", "on_failure"}
     top = _mapping(root, "", allowed, {"job_name", "protocols", "actions"}, problems, _IGNORED_TOP)
     name = _string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
-    timeouts, action_timeout = _timeouts(top.get("timeouts"), problems)
+    notes: list[tuple[int | None, str]] = []
+    timeouts, action_timeout = _timeouts(top.get("timeouts"), problems, notes)
     devices, essential, call_timeout = _group(top.get("protocols"), problems)
     if call_timeout is not None:
         timeouts = replace(timeouts, call=call_timeout)
@@ -101,13 +102,26 @@ def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> 
         failure_patterns=patterns,
         on_failure=on_failure,
         essential_roles=frozenset(essential),
+        notes=tuple(notes),
     )
 
 
-def _timeouts(node: yaml.Node | None, problems: _Problems) -> tuple[Timeouts, float | None]:
+_UNUSED_TIMEOUTS = {
+    "actions": "timeouts.actions (per action name) is not used: timeouts.action applies to every action",
+    "connection": "timeouts.connection is not used: serialsync holds its consoles open for the whole job",
+    "connections": "timeouts.connections is not used: serialsync holds its consoles open for the whole job",
+}
+
+
+def _timeouts(
+    node: yaml.Node | None, problems: _Problems, notes: list[tuple[int | None, str]]
+) -> tuple[Timeouts, float | None]:
     if node is None:
         return Timeouts(), None
-    fields = _mapping(node, "timeouts", {"job", "action", "connection", "actions", "connections"}, set(), problems)
+    fields = _mapping(node, "timeouts", {"job", "action", *_UNUSED_TIMEOUTS}, set(), problems)
+    for key, text in _UNUSED_TIMEOUTS.items():
+        if key in fields:
+            notes.append((fields[key].start_mark.line + 1, text))
     job = _seconds(fields["job"], "timeouts.job", problems) if "job" in fields else None
     action = _seconds(fields["action"], "timeouts.action", problems) if "action" in fields else None
     defaults = Timeouts()

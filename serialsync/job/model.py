@@ -110,6 +110,9 @@ class Job:
     # ends the group either way.
     on_failure: str = "continue"
     essential_roles: frozenset[str] = frozenset()
+    # (line, text): what the file asks for that is accepted but not acted on
+    # (LAVA settings with no meaning here); shown with the plan's findings.
+    notes: tuple[tuple[int | None, str], ...] = ()
 
     def ends_group(self, device: Device) -> bool:
         return self.on_failure == "end-group" or device.role in self.essential_roles

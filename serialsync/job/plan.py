@@ -101,7 +101,8 @@ def sync_plan(job: Job) -> SyncPlan:
             for step in action.steps:
                 for api, message_id, wait_role, line in calls_in_step(step.command, step.line, step.lines_match):
                     calls[role].append(PlannedCall(role, api, message_id, line, step.name, wait_role))
-    return SyncPlan(job, calls, _judge(job, roles, calls) + _unreceived_values(job, roles))
+    notes = [Finding(line, text, False) for line, text in job.notes]
+    return SyncPlan(job, calls, _judge(job, roles, calls) + _unreceived_values(job, roles) + notes)
 
 
 def _unreceived_values(job: Job, roles: list[str]) -> list[Finding]:

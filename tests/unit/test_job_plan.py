@@ -94,3 +94,57 @@ actions:
 """
     problems = [(f.line, f.text) for f in sync_plan(parse_job(text, source="v.yaml")).problems]
     assert problems == [(12, "lava-send early (role a): $ip is not received by an earlier wait")]
+
+
+SENDS_UNHEARD = """devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+roles:
+  server:
+    steps:
+      - lava-send server-up ip=10.0.0.1
+      - lava-sync done
+  client:
+    steps:
+      - lava-send client-up
+      - lava-wait server-up
+      - lava-sync done
+"""
+
+
+def test_plan_notes_a_send_nobody_waits_for_without_calling_it_a_problem():
+    plan = sync_plan(parse_job(SENDS_UNHEARD, source="plan.yaml"))
+    assert [(f.line, f.text, f.blocking) for f in plan.findings] == [
+        (11, "lava-send client-up (role client): nobody waits for it", False)
+    ]
+    assert plan.problems == []
+
+
+def test_plan_notes_lava_timeouts_it_accepts_but_does_not_use():
+    text = """
+job_name: t
+timeouts:
+  job: {minutes: 5}
+  actions:
+    lava-test-shell: {minutes: 3}
+  connection: {minutes: 2}
+protocols:
+  lava-multinode:
+    roles:
+      a: {count: 1}
+actions:
+- test:
+    role: [a]
+    steps: ["true"]
+"""
+    plan = sync_plan(parse_job(text, source="lava.yaml"))
+    notes = {(f.line, f.blocking) for f in plan.findings if "is not used" in f.text}
+    assert notes == {(6, False), (7, False)}
+
+
+def test_run_prints_the_plan_findings_before_any_board_is_touched(tmp_path, capsys):
+    job = tmp_path / "job.yaml"
+    job.write_text(SENDS_UNHEARD)
+    assert main(["run", str(job), "-q", "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"serialsync: note: {job}:11: lava-send client-up (role client): nobody waits for it" in err

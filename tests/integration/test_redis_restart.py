@@ -6,6 +6,7 @@ import threading
 import uuid
 
 import pytest
+import redis
 
 from serialsync._time import Deadline
 from serialsync.coordinator import Member
@@ -38,6 +39,18 @@ class Pending:
         return self.result
 
 
+def arrived_before_the_crash(url: str, group: str, sync_id: str, device: str) -> None:
+    """Until Redis itself holds device's arrival at the sync (its own state, read back)."""
+    probe = redis.Redis.from_url(url)
+    try:
+        deadline = Deadline.after(10)
+        while not probe.hexists(f"serialsync:{group}:sync:{sync_id}", device):
+            assert not deadline.expired, f"{device} never reached {sync_id!r}"
+            threading.Event().wait(0.01)  # polling Redis for a state it does not announce
+    finally:
+        probe.close()
+
+
 def test_redis_restart_mid_job_loses_nothing_and_waiters_carry_on(persistent_redis):
     group = f"t{uuid.uuid4().hex[:10]}"
     # Two hosts: each has its own coordinator object and connection.
@@ -47,6 +60,7 @@ def test_redis_restart_mid_job_loses_nothing_and_waiters_carry_on(persistent_red
         host_a.send("srv", "before", {"ip": b"10.0.0.1"})
         waiting = Pending(lambda: host_b.wait_all("c1", "during", "server", Deadline.after(60)))
         at_barrier = Pending(lambda: host_a.sync("srv", "after-restart", Deadline.after(60)))
+        arrived_before_the_crash(persistent_redis.url, group, "after-restart", "srv")
 
         persistent_redis.kill()  # a crash: only what is in the append-only file survives
         # A send while Redis is down keeps trying, and lands once it is back.

@@ -113,7 +113,8 @@ def run_step(
     """Type one step and wait for its exit status, a failure pattern, or the group's end."""
     # A { } group is read whole before it runs, so nothing typed after it is
     # left in the tty for a helper in the step to swallow.
-    session.sendline(f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\"")
+    typed = f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\""
+    session.sendline(typed)
     pattern = re.compile(rb"__SSRC_%d:(\d+)__" % index)
     started = time.monotonic()
     deadline = Deadline.after(timeout)
@@ -130,6 +131,8 @@ def run_step(
             wait = deadline.remaining if expelled is None else min(GROUP_CHECK_INTERVAL, deadline.remaining)
             try:
                 which = session.expect(patterns, timeout=max(wait, 0.0))
+                if which == 1 and _echo_of(typed, bytes(session.before), bytes(session.after)):
+                    continue  # the step's own text echoed back (`grep "Kernel panic" ...`), not the board failing
                 break
             except pexpect.TIMEOUT:
                 why = expelled() if expelled is not None else None
@@ -177,6 +180,23 @@ def watch_console(session: ConsoleSession, done: threading.Event, failure: re.Pa
         if which == 1:
             return f"board failed: {bytes(session.after).decode('utf-8', 'replace')!r}"
     return None
+
+
+def _echo_of(typed: str, before: bytes, matched: bytes) -> bool:
+    """Is a failure pattern's match the board echoing a line we typed?
+
+    It is when the console's line so far (a prompt maybe, then the echo, which
+    echo pacing delivers chunk by chunk) ends with a typed line's text up to
+    and including the match.
+    """
+    line_so_far = before[before.rfind(b"\n") + 1 :] + matched
+    for line in typed.encode("utf-8", "replace").split(b"\n"):
+        at = line.find(matched)
+        while at >= 0:
+            if line_so_far.endswith(line[: at + len(matched)]):
+                return True
+            at = line.find(matched, at + 1)
+    return False
 
 
 def log_in(session: ConsoleSession, login: Login, timeout: float) -> None:

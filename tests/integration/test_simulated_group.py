@@ -279,6 +279,26 @@ roles:
     assert peak < 3_000_000, f"peak {peak} bytes while the board printed 8 MB"
 
 
+def test_group_a_step_that_names_a_failure_pattern_is_not_its_own_panic(tmp_path):
+    """With echo on, the step's echo holds the pattern: only what the board prints counts."""
+    text = """
+devices:
+  - {name: a, role: solo, connection: "simulated:dash"}
+timeouts: {step: 60}
+roles:
+  solo:
+    steps:
+      - stty echo
+      - '! grep -q "Kernel panic - not syncing" /dev/null'
+      - 'echo "Kernel panic - not syncing: VFS: Unable to mount root fs"'
+      - echo never typed
+"""
+    result = run(tmp_path, text)
+    a = device(result, "a")
+    assert [s.result for s in a.steps] == ["pass", "pass", "fail"]
+    assert "board failed: 'Kernel panic - not syncing'" in a.steps[2].reason
+
+
 def test_group_a_panicking_board_leaves_and_the_others_fail_fast(tmp_path):
     text = """
 devices:

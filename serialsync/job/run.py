@@ -254,6 +254,10 @@ def _run_device(
         ]
         if watcher is not None:
             result.dropped = dict(watcher.parser.stats)
+            if result.dropped:
+                # What the console garbled, said once per device (the counts are in results.json too).
+                counts = ", ".join(f"{n} {what}" for what, n in sorted(result.dropped.items()))
+                reporter.device_event(device, f"console input not acted on: {counts}")
         result.duration = time.monotonic() - started
         verdict = "passed" if result.result == "pass" else f"FAILED: {result.reason}"
         reporter.device_event(device, verdict)

@@ -324,3 +324,31 @@ roles:
     assert len(c1.steps) == 1  # the board is gone: no further step is typed
     srv = device(result, "srv")
     assert srv.result == "fail" and "c1" in srv.calls[0]["reason"] and "panic" in srv.calls[0]["reason"]
+
+
+def test_group_console_input_that_was_not_acted_on_is_reported_per_device(tmp_path):
+    """A marker with a bad checksum is counted, and the run says so, not only results.json."""
+    from serialsync.job import Reporter
+
+    class Events(Reporter):
+        def __init__(self):
+            self.seen = []
+
+        def device_event(self, device, text):
+            self.seen.append((device.name, text))
+
+    text = """
+devices:
+  - {name: a, role: solo, connection: "simulated:dash"}
+timeouts: {step: 60}
+roles:
+  solo:
+    steps:
+      - printf '%s\\n' "<SERIALSYNC1 ab.1 SYNC go 00000000>"
+"""
+    events = Events()
+    result = run_job(parse_job(text, source="t.yaml"), tmp_path / "out", reporter=events)
+    a = device(result, "a")
+    assert a.dropped and sum(a.dropped.values()) >= 1
+    reported = [t for name, t in events.seen if name == "a" and t.startswith("console input not acted on:")]
+    assert len(reported) == 1 and all(what in reported[0] for what in a.dropped)

@@ -105,17 +105,21 @@ class _LostStarts:
             return True
         return any(low < piece < high for piece in self.pieces)
 
-    def scan(self, data: bytes) -> None:
+    def scan(self, data: bytes) -> bool:
+        """Returns False when data holds no piece of a start (so no serialsync marker starts in it)."""
         if self.pieces:
             self._last_before = max(self._last_before, *self.pieces)
             self.pieces = []
         # Almost every read holds neither piece, not even across the seam with
         # the last read: then only the kept tail moves on. This costs one
         # search a read, about as much as the marker scan itself
-        # (benchmarks/scan): the price of never leaving a helper waiting.
-        if _PIECE_RE.search(data) is None and _PIECE_RE.search(self._tail[-_WINDOW:] + data[:_WINDOW]) is None:
+        # (benchmarks/scan): the price of never leaving a helper waiting. A
+        # piece across the seam starts with an "S" in the kept tail.
+        if _PIECE_RE.search(data) is None and (
+            b"S" not in (edge := self._tail[-_WINDOW:]) or _PIECE_RE.search(edge + data[:_WINDOW]) is None
+        ):
             self._keep(data)
-            return
+            return False
         # Search the new bytes where they are (no copy of a large read); only the
         # seam with the kept tail is joined, so pieces cut by a read are found.
         seam = self._tail + data[: 2 * _WINDOW]
@@ -135,6 +139,7 @@ class _LostStarts:
             if buf[max(start, 0) : start + _WINDOW] not in (wire.SS_PREFIX, _ECHO_START):
                 self.found += 1
         self._keep(data)
+        return True
 
     def _keep(self, data: bytes) -> None:
         joined = self._tail + data if len(data) < 2 * _WINDOW else data
@@ -145,6 +150,9 @@ class _LostStarts:
 
 _HEX = frozenset(b"0123456789abcdef")
 _TAIL = 10  # " " + 8 hex digits + ">"
+_LAVA_HEAD = wire.LAVA_MULTI_NODE[:-1]  # "<LAVA_MULTI_NODE", before its '>'
+_LAVA_HEAD_LEN = len(_LAVA_HEAD)
+assert _LAVA_HEAD.endswith(b"E")  # the one-byte test before the comparison
 
 
 class _LostTails:
@@ -167,27 +175,45 @@ class _LostTails:
         self._last_end = -1  # stream offset of the last marker end seen
         self.found = 0
 
-    def scan(self, data: bytes, in_lava_marker: bool) -> None:
-        """``in_lava_marker``: a LAVA marker began in an earlier read and is still open."""
-        if b">" in data:  # rare in console text: only then is the read joined to the kept tail
-            buf = self._tail + data
-            origin = self._offset - len(self._tail)
-            at = buf.find(b">", len(self._tail))
-            while at >= 0:
-                if at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at]):
-                    end = origin + at
-                    since = max(self._last_end - origin, 0)
-                    # LAVA's marker ends with this very '>': look back to the '>' before it only,
-                    # so what a larger read holds does not change the answer.
-                    lava = b"LAVA_" in buf[max(since, buf.rfind(b">", since, at) + 1) : at]
-                    lava = lava or (in_lava_marker and since == 0)
-                    has_start = self._starts.piece_between(self._last_end, end)
-                    if not has_start and not lava:
-                        self.found += 1
-                    self._last_end = end
-                at = buf.find(b">", at + 1)
+    def scan(self, data: bytes, in_lava_marker: bool) -> bool:
+        """``in_lava_marker``: a LAVA marker began in an earlier read and is still open.
+
+        Returns whether data holds "<LAVA_MULTI_NODE>", where a LAVA marker may
+        start: this loop visits every '>' anyway, so the parser's own search
+        for a marker start can be skipped when neither this nor a piece of a
+        serialsync start was seen.
+        """
+        lava_start = False
+        joined = b""
+        at = data.find(b">")
+        while at >= 0:
+            # Most '>' end no marker: the byte nine before it is not a space. Only a
+            # candidate (or one near the read's start) joins the read to the kept tail.
+            if at < _TAIL - 1 or data[at - 9] == 0x20:
+                joined = joined or self._tail + data
+                self._end(joined, len(self._tail) + at, in_lava_marker)
+            if at >= _LAVA_HEAD_LEN and data[at - 1] == 0x45 and data[at - _LAVA_HEAD_LEN : at] == _LAVA_HEAD:
+                lava_start = True
+            at = data.find(b">", at + 1)
         self._offset += len(data)
         self._tail = data[-_TAIL:] if len(data) >= _TAIL else (self._tail + data)[-_TAIL:]
+        return lava_start
+
+    def _end(self, buf: bytes, at: int, in_lava_marker: bool) -> None:
+        """The '>' at buf[at] (buf: the kept tail, then the read): a marker's end whose start was lost?"""
+        if not (at >= _TAIL - 1 and buf[at - 9] == 0x20 and all(b in _HEX for b in buf[at - 8 : at])):
+            return
+        origin = self._offset - len(self._tail)
+        end = origin + at
+        since = max(self._last_end - origin, 0)
+        # LAVA's marker ends with this very '>': look back to the '>' before it only,
+        # so what a larger read holds does not change the answer.
+        lava = b"LAVA_" in buf[max(since, buf.rfind(b">", since, at) + 1) : at]
+        lava = lava or (in_lava_marker and since == 0)
+        has_start = self._starts.piece_between(self._last_end, end)
+        if not has_start and not lava:
+            self.found += 1
+        self._last_end = end
 
 
 class MarkerParser:
@@ -222,13 +248,16 @@ class MarkerParser:
             data = self._strip_escapes(data)
             if not data:
                 return
-        self._lost.scan(data)
-        self._lost_tails.scan(data, self._dialect is Dialect.LAVA)
+        maybe_serialsync = self._lost.scan(data)
+        maybe_lava = self._lost_tails.scan(data, self._dialect is Dialect.LAVA)
         if self._dialect is None and not self._buf:
             # Between markers nothing is buffered: search the new bytes where they
             # are and copy only from where a marker starts or may start. Most reads
             # of a long log copy nothing (profiled: the copy was a fifth of the scan).
-            found = _PREFIX_RE.search(data)
+            # A start holds "SERIAL" or "<LAVA_MULTI_NODE>", which the detectors
+            # above just looked for: without either, only a partial start at the end
+            # of the read is possible.
+            found = _PREFIX_RE.search(data) if maybe_serialsync or maybe_lava else None
             start = found.start() if found is not None else _partial_prefix_at(data)
             if start < 0:
                 return

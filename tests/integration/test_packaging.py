@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+def source_copy(tmp_path: Path) -> Path:
+    """The checkout's sources, copied: building a wheel writes build/ and *.egg-info where it builds."""
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "serialsync-out", "__pycache__", ".*cache")
+    return Path(shutil.copytree(ROOT, tmp_path / "src", ignore=skip))
+
+
 def test_packaging_wheel_ships_the_helpers_and_the_demo(tmp_path):
     wheel_dir = tmp_path / "wheel"
+    source = source_copy(tmp_path)
     subprocess.run(
         [
             sys.executable,
@@ -25,7 +33,7 @@ def test_packaging_wheel_ships_the_helpers_and_the_demo(tmp_path):
             "-q",
             "-w",
             str(wheel_dir),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         cwd=tmp_path,

@@ -45,8 +45,12 @@ class ConsoleSession(SpawnBase):
         self.delaybeforesend = None
         self.delayafterread = None  # pexpect sleeps after every read otherwise
         self.name = transport.spec
-        self._failure_lock = threading.Lock()  # set by the watcher's writer thread
-        self._typing_failure: Exception | None = None
+        # What this session typed through the watcher: lines still being typed, and
+        # a failure of the latest one (set by the watcher's writer thread).
+        self._typing_lock = threading.Lock()
+        self._sent = 0  # sends so far; each one's number tags its failure
+        self._in_flight = 0
+        self._typing_failure: tuple[int, Exception] | None = None
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> bytes:
         if timeout == -1:
@@ -55,13 +59,18 @@ class ConsoleSession(SpawnBase):
         while True:
             # A line that could not be typed (echo pacing gave up on it) will
             # never show its effect: say so now instead of waiting out the timeout.
+            # Only while a line is still being typed is the wait cut into slices
+            # to look; otherwise it blocks (an idle console costs no CPU).
             self._raise_typing_failure()
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            with self._typing_lock:
+                typing = self._in_flight > 0
+            wait = left if not typing else TYPING_CHECK if left is None else min(left, TYPING_CHECK)
             try:
-                data = self.transport.read(size, TYPING_CHECK if left is None else min(left, TYPING_CHECK))
+                data = self.transport.read(size, wait)
                 break
             except TransportTimeout:
-                if left is not None and left <= TYPING_CHECK:
+                if left is not None and wait == left:
                     raise pexpect.TIMEOUT(f"{self.transport.spec}: nothing read in {timeout}s") from None
             except TransportClosed as e:
                 self.flag_eof = True
@@ -87,23 +96,38 @@ class ConsoleSession(SpawnBase):
         data = self._coerce_send_string(s)
         self._log(data, "send")
         if self.watcher is not None:
+            with self._typing_lock:
+                self._sent += 1
+                self._in_flight += 1
+                number = self._sent
             # One writer: replies and commands never interleave.
-            self.watcher.type_bytes(data, on_failed=self._typing_failed)
+            self.watcher.type_bytes(
+                data, on_typed=self._typed, on_failed=lambda error: self._typing_failed(number, error)
+            )
         else:
             self.transport.write(data)
         return len(data)
 
-    def _typing_failed(self, error: Exception) -> None:
-        with self._failure_lock:
-            if self._typing_failure is None:
-                self._typing_failure = error
+    def _typed(self) -> None:
+        with self._typing_lock:
+            self._in_flight -= 1
+
+    def _typing_failed(self, number: int, error: Exception) -> None:
+        with self._typing_lock:
+            self._in_flight -= 1
+            self._typing_failure = (number, error)
 
     def _raise_typing_failure(self) -> None:
-        """Raise TypingFailed once for each failure to type what this session sent."""
-        with self._failure_lock:
-            error, self._typing_failure = self._typing_failure, None
-        if error is not None:
-            raise TypingFailed(f"could not type into {self.transport.spec}: {error}")
+        """Raise TypingFailed if the latest send could not be typed (once).
+
+        A failure of an earlier send is not raised: what waits now waits for
+        the effect of the latest one (a boot probe typed again, the next step).
+        """
+        with self._typing_lock:
+            failure, self._typing_failure = self._typing_failure, None
+            latest = self._sent
+        if failure is not None and failure[0] == latest:
+            raise TypingFailed(f"could not type into {self.transport.spec}: {failure[1]}")
 
     def sendline(self, s: str | bytes = "") -> int:
         return self.send(self._coerce_send_string(s) + b"\n")

@@ -367,8 +367,8 @@ class Watcher:
         """Queue bytes to type into the board; they go in order, paced by the pacer.
 
         on_typed runs on the writer thread once the bytes went out; on_failed,
-        instead, if they could not be typed (the echo never confirmed a line,
-        or the console is dead).
+        instead of it, if they could not be typed (the echo never confirmed a
+        line, or the console is dead).
         """
         if not data:
             return
@@ -408,9 +408,12 @@ class Watcher:
                 on_typed = None
                 failure = e
             try:
+                # Exactly one of the two when the caller gave on_failed; without it,
+                # a line erased by echo pacing still counts as typed (its recovery
+                # timer types a reply again).
                 if failure is not None and on_failed is not None:
                     on_failed(failure)
-                if on_typed is not None:
+                elif on_typed is not None:
                     on_typed()
             finally:
                 with self._outbox_cond:

@@ -191,8 +191,10 @@ def _echo_of(typed: str, before: bytes, matched: bytes) -> bool:
     """
     line_so_far = before[before.rfind(b"\n") + 1 :] + matched
     for line in typed.encode("utf-8", "replace").split(b"\n"):
-        at = line.find(matched)
-        while at >= 0:
+        # Only where the typed line has text before the match: a line typed as the
+        # pattern itself would make every real occurrence look like its echo.
+        at = line.find(matched, 1)
+        while at >= 1:
             if line_so_far.endswith(line[: at + len(matched)]):
                 return True
             at = line.find(matched, at + 1)

@@ -43,6 +43,10 @@ from .model import Action, Device, Job, Request, variable_in
 Event = Callable[[str], None]
 
 
+class _BoardGone(SerialsyncError):
+    """The board failed while its host waited in a group call for it."""
+
+
 class DeviceRun:
     def __init__(
         self,
@@ -120,6 +124,9 @@ class DeviceRun:
                     self._request(request, deadline)
                 else:
                     self._request_watching_console(request, deadline)
+            except _BoardGone as e:
+                self.record(self._call_record(request, started, str(e)))
+                return False  # the device has failed already
             except (CoordinatorError, KeyError) as e:
                 reason = e.args[0] if isinstance(e, KeyError) else str(e)
                 self.record(self._call_record(request, started, reason))
@@ -145,10 +152,15 @@ class DeviceRun:
         thread.start()
         gone = watch_console(self.session, done, self._failure)
         if gone is not None:
-            # The board failed while its host waited for the group: it leaves, which ends the call.
-            self._fail(f"{gone} while waiting in {request.api} {request.message_id}")
-            self.coordinator.leave(self.device.name, self.reason)
+            # The board failed while its host waited for the group: the device fails (which
+            # may end the group) and leaves, which ends the call at once.
+            why = f"{gone} while waiting in {request.api} {request.message_id}"
+            self._fail(why)
+            if self.expelled() is None:
+                self.coordinator.leave(self.device.name, why)
         thread.join()
+        if gone is not None:
+            raise _BoardGone(why)  # even if the call had just completed: the board is gone
         if errors:
             raise errors[0]
 

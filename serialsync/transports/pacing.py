@@ -273,6 +273,10 @@ class EchoPacer(Pacer):
                 # may still be on its way, and the board holds it too. Judge (and
                 # erase) only once the echo has stopped, or DELs fall short of it.
                 self._await_quiet(self._patience())
+                if self._board_text()[base:] == want:
+                    # Only slow, not damaged: keep it, and learn the slower echo time.
+                    self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
+                    break
                 text = self._board_text()
                 extra = text[base + done :]
                 if len(text) < base + done or not text[base:].startswith(body[:done]) or not _garbled(extra, chunk):

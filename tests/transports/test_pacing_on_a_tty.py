@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +22,7 @@ LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghi
 class TtyBoard:
     """A shell reading one line from a pty, its output fed to a pacer byte by byte."""
 
-    def __init__(self, tmp_path: Path, pacer: EchoPacer) -> None:
+    def __init__(self, tmp_path: Path, pacer: EchoPacer, byte_time: float = 0.0) -> None:
         self.got = tmp_path / "got"
         self.master, slave = os.openpty()
         self.proc = subprocess.Popen(
@@ -33,6 +34,7 @@ class TtyBoard:
         )
         os.close(slave)
         self.written = bytearray()
+        self.byte_time = byte_time  # a slow UART: seconds per byte of output
         self.reader = threading.Thread(target=self._read, args=(pacer,), daemon=True)
         self.reader.start()
 
@@ -44,6 +46,8 @@ class TtyBoard:
                 return
             if not byte:
                 return
+            if self.byte_time:
+                time.sleep(self.byte_time)  # the wire's pace, not synchronisation
             pacer.observe(byte)
 
     def write(self, data: bytes) -> None:
@@ -148,3 +152,12 @@ def test_fixed_pacing_types_one_byte_at_a_time(tmp_path):
     pacer.type(LINE + b"\n", write)
     assert board.line_read() == LINE
     assert sizes == [1] * (len(LINE) + 1)
+
+
+def test_echo_pacing_keeps_a_chunk_whose_echo_is_only_slow(tmp_path):
+    """Each echoed byte takes 40 ms: a chunk's echo outlasts the pacer's patience, but nothing was damaged."""
+    pacer = EchoPacer(echo_timeout=0.4)
+    board = TtyBoard(tmp_path, pacer, byte_time=0.04)
+    pacer.type(LINE[:40] + b"\n", board.write)
+    assert board.line_read() == LINE[:40]
+    assert pacer.repairs == 0 and bytes(board.written) == LINE[:40] + b"\n"

@@ -38,11 +38,30 @@ def test_console_a_step_that_could_not_be_typed_fails_naming_why():
     session.watcher.close()
 
 
-def test_console_output_still_read_while_typing_is_checked():
-    """The periodic check for typing failures does not lose or reorder what the board prints."""
-    board = MemoryTransport()
-    session = ConsoleSession(board)
-    board.feed(b"first ")
-    board.feed(b"second\n")
-    session.expect("second", timeout=10)
-    assert bytes(session.before) == b"first "
+class EchoesFrom(MemoryTransport):
+    """A board that echoes nothing until a line holding `word` is typed, then echoes, and prints `done`."""
+
+    def __init__(self, word: bytes) -> None:
+        super().__init__()
+        self.word = word
+        self.echoing = False
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.echoing = self.echoing or self.word in data
+        if self.echoing:
+            self.feed(data.replace(b"\n", b"\r\ndone\r\n"))
+
+
+def test_console_only_the_latest_line_failing_fails_the_wait():
+    """A boot probe typed before the board listened failed; the one after it went in: the wait goes on."""
+    board = EchoesFrom(b"second")
+    watcher = Watcher(
+        "dut", MemoryCoordinator([Member("dut", "solo")]), board.write, pacer=EchoPacer(echo_timeout=0.2, attempts=1)
+    )
+    session = ConsoleSession(board, watcher)
+    session.sendline("echo first")  # never echoed: echo pacing gives up on it
+    session.sendline("echo second")
+    session.expect("done", timeout=30)
+    assert b"echo second" in bytes(session.before)
+    watcher.close()

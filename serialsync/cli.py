@@ -55,6 +55,8 @@ class ConsoleReporter(Reporter):
         self._line(device, f"  {what} -> {verdict} ({record.waited:.3f}s)")
 
     def group_event(self, text: str) -> None:
+        if not text:
+            return  # "no longer stuck": the calls' own lines say how they ended
         with self.lock:
             stamp = time.monotonic() - self.started
             print(f"{stamp:7.2f}s  {'(group)':<23} {text}", file=self.stream, flush=True)

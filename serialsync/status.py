@@ -54,7 +54,7 @@ class GroupStatus(Reporter):
 
     def group_event(self, text: str) -> None:
         with self._lock:
-            self._group_note = text
+            self._group_note = text  # "" once the group moves again
 
     def render(self) -> str:
         now = self._clock()

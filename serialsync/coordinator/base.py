@@ -115,6 +115,9 @@ def missing_in(reason: str) -> list[str]:
     return found.group(1).split(", ") if found and found.group(1) != "nobody" else []
 
 
+GROUP_ENDED = "group ended: "  # how end_group() words the departure of the devices it sends away
+
+
 def left_reasons(left: Mapping[str, str], devices: Iterable[str]) -> str:
     return "; ".join(f"{device} left the group ({left[device]})" for device in devices)
 
@@ -194,7 +197,7 @@ class Coordinator(ABC):
         """
         self.leave(device, reason)
         for member in self.members:
-            self.leave(member.device, f"group ended: {device} failed: {reason}")
+            self.leave(member.device, f"{GROUP_ENDED}{device} failed: {reason}")
 
     @abstractmethod
     def close(self) -> None:

@@ -16,6 +16,7 @@ pending may in fact be busy, and nacking the others would be wrong.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
@@ -81,7 +82,8 @@ class MemoryCoordinator(Coordinator):
         clock: Clock = SYSTEM_CLOCK,
         on_stuck: Callable[[str], None] | None = None,
     ) -> None:
-        """``on_stuck(text)`` hears when the group is stuck (it runs under the lock: no calls back)."""
+        """``on_stuck(text)`` hears when the group gets stuck, and ``on_stuck("")`` when it is no
+        longer; it runs on a thread of its own, never under the group's lock."""
         self._members = check_members(members)
         self._devices = tuple(member.device for member in self._members)
         self._device_set = frozenset(self._devices)
@@ -93,8 +95,12 @@ class MemoryCoordinator(Coordinator):
         self._left: dict[str, str] = {}
         self._closed = False
         self._waiters: list[_Waiter] = []  # calls blocked right now, in the order they blocked
-        self._stall_reported = ""  # the last stuck state logged, so each is logged once
+        self._stall_reported = ""  # the stuck state last reported, so each is reported once
         self._on_stuck = on_stuck
+        # Reports leave the lock through a queue: a slow reader of them (a blocked
+        # stdout) must not hold up the group's calls.
+        self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._notifier: threading.Thread | None = None
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -135,7 +141,7 @@ class MemoryCoordinator(Coordinator):
     ) -> _T:
         """Wait (lock held) until ``attempt`` returns a value; it raises if it never can.
 
-        ``what`` says what the call waits for, for a deadlock's nack.
+        ``what`` says what the call waits for, for the report of a stuck group.
         """
         waiter = _Waiter(device, what, attempt)
         try:
@@ -161,6 +167,26 @@ class MemoryCoordinator(Coordinator):
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+                if self._stall_reported:
+                    self._stall_reported = ""  # a call of the stuck group ended: it moves again
+                    self._notice("")
+
+    def _notice(self, text: str) -> None:
+        """Lock held: hand a report to the notifier thread."""
+        self._notices.put(text)
+        if self._notifier is None:
+            self._notifier = threading.Thread(target=self._notify_loop, name="serialsync-stuck", daemon=True)
+            self._notifier.start()
+
+    def _notify_loop(self) -> None:
+        while (text := self._notices.get()) is not None:
+            if text:
+                log.warning("%s", text)
+            if self._on_stuck is not None:
+                try:
+                    self._on_stuck(text)
+                except Exception:  # a reporter's failure is not the group's
+                    log.exception("reporting a stuck group failed")
 
     def _report_stall(self) -> None:
         """Lock held, a call just blocked: is every device still here blocked for good? Log it.
@@ -182,13 +208,10 @@ class MemoryCoordinator(Coordinator):
         stuck = "; ".join(f"{waiter.device} waits in {waiter.what}" for waiter in self._waiters)
         if stuck != self._stall_reported:
             self._stall_reported = stuck
-            text = (
+            self._notice(
                 "the group is stuck: every device still in it waits, and none can answer another "
                 f"(their calls end at their timeouts): {stuck}"
             )
-            log.warning("%s", text)
-            if self._on_stuck is not None:
-                self._on_stuck(text)
 
     def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
         clean = check_data(data)
@@ -311,6 +334,8 @@ class MemoryCoordinator(Coordinator):
             self._left[device] = reason or "no reason given"
             log.info("%s left the group: %s", device, self._left[device])
             self._cond.notify_all()
+            if self._waiters:
+                self._report_stall()  # those still waiting may now wait for each other only
 
     def departed(self) -> dict[str, str]:
         with self._cond:
@@ -320,6 +345,8 @@ class MemoryCoordinator(Coordinator):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            if self._notifier is not None:
+                self._notices.put(None)  # the notifier ends once it has said what is queued
 
     def __repr__(self) -> str:
         return f"MemoryCoordinator(devices={list(self._devices)!r}, left={sorted(self._left)!r})"

@@ -44,6 +44,7 @@ import redis
 
 from serialsync._time import SYSTEM_CLOCK, Clock, Deadline
 from serialsync.coordinator.base import (
+    GROUP_ENDED,
     Coordinator,
     GroupData,
     Member,
@@ -84,23 +85,35 @@ local function refresh(index, ttl, touched)
 end
 """
 
-# KEYS: members, left, index. ARGV: members json, ttl ms, number of members.
+# KEYS: members, left, index. ARGV: members json, ttl ms, number of members,
+# grace ms, the prefix of end_group's reasons.
 # A group whose members have all left is over: the next run of the same job
-# (same group name) starts it afresh instead of finding everyone gone.
+# (same group name) starts it afresh instead of finding everyone gone. Not
+# when some were sent away by end_group() less than the grace ago: that may be
+# this very run, ended by a failure on another host before this one joined.
 _LUA_INIT = (
     _LUA_REFRESH
     + """
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return current end
 if current and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
-  for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
-  redis.call('DEL', KEYS[2], KEYS[3])
+  local ended = false
+  for _, why in ipairs(redis.call('HVALS', KEYS[2])) do
+    if string.sub(why, 1, string.len(ARGV[5])) == ARGV[5] then ended = true end
+  end
+  local idle = tonumber(ARGV[2]) - redis.call('PTTL', KEYS[2])
+  if not ended or idle >= tonumber(ARGV[4]) then
+    for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
+    redis.call('DEL', KEYS[2], KEYS[3])
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1])
 refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[2]})
 return false
 """
 )
+# How long a group ended by a failure is kept as it is for hosts still joining it.
+ENDED_GROUP_GRACE = 30.0
 
 # KEYS: msg, left, index. ARGV: sender, ttl ms, channel, then field, value pairs.
 _LUA_SEND = (
@@ -309,7 +322,13 @@ class RedisCoordinator(Coordinator):
             with self._errors("connect"):
                 stored = self._redis.register_script(_LUA_INIT)(
                     keys=[self._k_members, self._k_left, self._k_index],
-                    args=[self._members_json(), self._ttl_ms, len(self._members)],
+                    args=[
+                        self._members_json(),
+                        self._ttl_ms,
+                        len(self._members),
+                        int(ENDED_GROUP_GRACE * 1000),
+                        GROUP_ENDED,
+                    ],
                 )
                 if stored is not None:
                     raise CoordinatorError(
@@ -562,14 +581,18 @@ class RedisCoordinator(Coordinator):
             device,
             deadline,
             attempt,
-            # Any other device still here could have sent it: name them, for the report.
             lambda: timeout_reason(
-                deadline,
-                f"{message_id!r} from any device",
-                [o for o in self._devices if o != device and o not in self._read_left()],
-                "never sent it",
+                deadline, f"{message_id!r} from any device", self._others_present(device), "never sent it"
             ),
         )
+
+    def _others_present(self, device: str) -> list[str]:
+        """The other devices still in the group (who could have sent a message), for a timeout's report."""
+        try:
+            left = self._read_left()
+        except CoordinatorError:
+            return []  # Redis away: the timeout is still the news
+        return [other for other in self._devices if other != device and other not in left]
 
     def wait_all(self, device: str, message_id: str, role: str | None, deadline: Deadline) -> GroupData:
         self._enter(device, message_id)

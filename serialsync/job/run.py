@@ -97,7 +97,7 @@ class Reporter:
     def call_done(self, device: Device, record: CallRecord) -> None: ...
 
     def group_event(self, text: str) -> None:
-        """Something about the whole group (it is stuck, say)."""
+        """Something about the whole group (it is stuck, say); "" when that no longer holds."""
 
 
 TransportWrapper = Callable[[Device, Transport], Transport]
@@ -133,8 +133,9 @@ def run_job(
     if gone:
         listed = "; ".join(f"{name} ({why})" for name, why in gone.items())
         raise CoordinatorError(
-            f"the group already holds {listed} as gone: an earlier run of this group has not ended "
-            "(all its devices left); clear it (serialsync groups clear URL GROUP) or use another --group"
+            f"the group already holds {listed} as gone: this run already ended on another host, or "
+            "an earlier run of the group has not ended; clear it (serialsync groups clear URL GROUP) "
+            "or use another --group"
         )
     results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
     last_lines: dict[str, str] = {}  # device -> its console's last line, for timeout reports

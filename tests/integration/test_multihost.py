@@ -146,3 +146,20 @@ def test_multihost_a_bad_coordinator_url_is_a_usage_error(tmp_path):
     assert done.returncode == 2 and "redis url must look like" in done.stderr and "Traceback" not in done.stderr
     listed = run_cli("groups", "list", "http://redis.lab:6379/0")
     assert listed.returncode == 2 and "Traceback" not in listed.stderr
+
+
+def test_multihost_a_host_joining_a_run_another_host_just_ended_is_not_given_a_fresh_group(tmp_path, redis_url):
+    """srv failed on host A and ended the group before host B started: B must hear it, not wait in a new group."""
+    from serialsync.coordinator import Member
+    from serialsync.coordinator.redis import RedisCoordinator
+
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    members = [Member("srv", "server"), Member("c1", "client"), Member("c2", "client")]
+    with RedisCoordinator(members, redis_url, group=group) as host_a:
+        host_a.end_group("srv", "kernel panic")
+    out = str(tmp_path / "host-b")
+    done = run_cli("run", str(job), "-q", "-o", out, "--coordinator", redis_url, "--group", group, "--devices", "c1,c2")
+    assert done.returncode == 1
+    assert "group ended: srv failed: kernel panic" in done.stderr and "ended on another host" in done.stderr

@@ -296,13 +296,55 @@ def test_memory_a_device_that_left_does_not_keep_a_group_from_being_stuck() -> N
     assert "server waits in lava-wait 'go'" in report and "client1 waits in lava-wait 'start'" in report
 
 
-def test_memory_a_completed_barrier_is_not_reported_stuck() -> None:
-    """The last device to reach a sync releases the others: never reported, however the threads race."""
-    group = MemoryCoordinator(workers("dev1", "dev2"))
+def test_memory_a_device_woken_but_not_yet_running_keeps_the_group_from_being_stuck() -> None:
+    """d2 sends what d1 waits for, then waits itself before d1's thread runs again: not stuck."""
+    group = MemoryCoordinator(workers("d1", "d2"))
     clock = SignalClock()
     with StuckReports() as reports:
-        for round_ in range(50):
-            first = blocked_call(clock, lambda deadline: group.sync("dev1", "s", deadline))
-            second = Background(lambda: group.sync("dev2", "s", Deadline.after(LONG)))
-            assert first.outcome() is None and second.outcome() is None, round_
+        for i in range(50):
+            first = blocked_call(clock, lambda deadline, i=i: group.wait("d1", f"m{i}", deadline))
+
+            def send_then_wait(i: int = i) -> None:
+                group.send("d2", f"m{i}", {})
+                group.wait("d2", f"n{i}", Deadline.after(LONG))
+
+            second = Background(send_then_wait)
+            assert first.outcome() is None, i
+            group.send("d1", f"n{i}", {})
+            assert second.outcome() is None, i
     assert reports.messages == []
+
+
+def test_memory_a_group_left_waiting_on_each_other_by_a_failure_is_reported_stuck() -> None:
+    """d3 fails and leaves; d1 and d2 wait for each other's messages only: reported when d3 leaves."""
+    group = MemoryCoordinator(workers("d1", "d2", "d3"))
+    clock = SignalClock()
+    with StuckReports() as reports:
+        first = blocked_call(clock, lambda deadline: group.wait("d1", "from-d2", deadline))
+        second = blocked_call(clock, lambda deadline: group.wait("d2", "from-d1", deadline))
+        assert reports.messages == []  # d3 could still send either
+        group.leave("d3", "board failed")
+        assert reports.arrived.wait(LONG)
+        group.close()
+        assert first.outcome() is not None and second.outcome() is not None
+    assert len(reports.messages) == 1 and "d1 waits in lava-wait 'from-d2'" in reports.messages[0]
+
+
+def test_memory_the_stuck_report_is_withdrawn_when_the_group_moves_again() -> None:
+    heard: list[str] = []
+    moved = threading.Event()
+
+    def on_stuck(text: str) -> None:
+        heard.append(text)
+        if not text:
+            moved.set()
+
+    group = MemoryCoordinator(workers("d1", "d2"), on_stuck=on_stuck)
+    clock = SignalClock()
+    first = blocked_call(clock, lambda deadline: group.sync("d1", "a", deadline))
+    second = blocked_call(clock, lambda deadline: group.sync("d2", "b", deadline))
+    group.leave("d2", "stopped by hand")  # d1's sync can never complete now: it fails, the group moves
+    assert moved.wait(LONG)
+    assert heard[0].startswith("the group is stuck") and heard[-1] == ""
+    assert isinstance(first.outcome(), DeviceLeft) and isinstance(second.outcome(), DeviceLeft)
+    group.close()

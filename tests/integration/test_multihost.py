@@ -124,16 +124,23 @@ def test_multihost_the_same_job_runs_again_under_the_same_group(tmp_path, redis_
         assert done.returncode == 0, (attempt, done.stdout, done.stderr)
 
 
-def test_multihost_a_group_whose_earlier_run_did_not_end_is_refused_with_what_to_do(tmp_path, redis_url):
+def group_left_behind(redis_url: str, leave) -> str:
+    """A group of JOB's devices in Redis, left as `leave(coordinator)` leaves it; its name."""
     from serialsync.coordinator import Member
     from serialsync.coordinator.redis import RedisCoordinator
 
-    job = tmp_path / "split.yaml"
-    job.write_text(JOB)
     group = f"t{uuid.uuid4().hex[:10]}"
     members = [Member("srv", "server"), Member("c1", "client"), Member("c2", "client")]
     with RedisCoordinator(members, redis_url, group=group) as earlier:
-        earlier.leave("c1", "finished its steps")  # srv and c2 never ended: that run is not over
+        leave(earlier)
+    return group
+
+
+def test_multihost_a_group_whose_earlier_run_did_not_end_is_refused_with_what_to_do(tmp_path, redis_url):
+    job = tmp_path / "split.yaml"
+    job.write_text(JOB)
+    # srv and c2 never ended: that run is not over
+    group = group_left_behind(redis_url, lambda earlier: earlier.leave("c1", "finished its steps"))
     done = run_cli("run", str(job), "-q", "-o", str(tmp_path / "out"), "--coordinator", redis_url, "--group", group)
     assert done.returncode == 1
     assert "c1 (finished its steps) as gone" in done.stderr and "groups clear" in done.stderr
@@ -150,15 +157,9 @@ def test_multihost_a_bad_coordinator_url_is_a_usage_error(tmp_path):
 
 def test_multihost_a_host_joining_a_run_another_host_just_ended_is_not_given_a_fresh_group(tmp_path, redis_url):
     """srv failed on host A and ended the group before host B started: B must hear it, not wait in a new group."""
-    from serialsync.coordinator import Member
-    from serialsync.coordinator.redis import RedisCoordinator
-
     job = tmp_path / "split.yaml"
     job.write_text(JOB)
-    group = f"t{uuid.uuid4().hex[:10]}"
-    members = [Member("srv", "server"), Member("c1", "client"), Member("c2", "client")]
-    with RedisCoordinator(members, redis_url, group=group) as host_a:
-        host_a.end_group("srv", "kernel panic")
+    group = group_left_behind(redis_url, lambda host_a: host_a.end_group("srv", "kernel panic"))
     out = str(tmp_path / "host-b")
     done = run_cli("run", str(job), "-q", "-o", out, "--coordinator", redis_url, "--group", group, "--devices", "c1,c2")
     assert done.returncode == 1

@@ -61,10 +61,8 @@ class ConsoleSession(SpawnBase):
             # never show its effect: say so now instead of waiting out the timeout.
             # Only while a line is still being typed is the wait cut into slices
             # to look; otherwise it blocks (an idle console costs no CPU).
-            self._raise_typing_failure()
+            typing = self._still_typing()
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with self._typing_lock:
-                typing = self._in_flight > 0
             wait = left if not typing else TYPING_CHECK if left is None else min(left, TYPING_CHECK)
             try:
                 data = self.transport.read(size, wait)
@@ -117,17 +115,19 @@ class ConsoleSession(SpawnBase):
             self._in_flight -= 1
             self._typing_failure = (number, error)
 
-    def _raise_typing_failure(self) -> None:
-        """Raise TypingFailed if the latest send could not be typed (once).
+    def _still_typing(self) -> bool:
+        """Whether a send is still being typed; raises TypingFailed if the latest one could not be (once).
 
         A failure of an earlier send is not raised: what waits now waits for
         the effect of the latest one (a boot probe typed again, the next step).
+        Both are read at once, so a failure that ends the typing is never missed.
         """
         with self._typing_lock:
             failure, self._typing_failure = self._typing_failure, None
-            latest = self._sent
+            latest, typing = self._sent, self._in_flight > 0
         if failure is not None and failure[0] == latest:
             raise TypingFailed(f"could not type into {self.transport.spec}: {failure[1]}")
+        return typing
 
     def sendline(self, s: str | bytes = "") -> int:
         return self.send(self._coerce_send_string(s) + b"\n")

@@ -191,11 +191,13 @@ def _echo_of(typed: str, before: bytes, matched: bytes) -> bool:
     """
     line_so_far = before[before.rfind(b"\n") + 1 :] + matched
     for line in typed.encode("utf-8", "replace").split(b"\n"):
-        # Only where the typed line has text before the match: a line typed as the
-        # pattern itself would make every real occurrence look like its echo.
-        at = line.find(matched, 1)
-        while at >= 1:
-            if line_so_far.endswith(line[: at + len(matched)]):
+        at = line.find(matched)
+        while at >= 0:
+            typed_part = line[: at + len(matched)]
+            # A typed line that starts with the match needs a prompt before it on the
+            # console line: a failure printed at the start of a line is not an echo.
+            # (Inside a step, PS2 is empty: such a line's echo counts as the failure.)
+            if line_so_far.endswith(typed_part) and (at > 0 or len(line_so_far) > len(typed_part)):
                 return True
             at = line.find(matched, at + 1)
     return False

@@ -195,6 +195,8 @@ class MemoryCoordinator(Coordinator):
         every state change: one that could go on now (woken, not yet
         running) or would fail at once proves the group is not stuck.
         """
+        if len(self._waiters) < len(self._devices) - len(self._left):
+            return  # fewer calls waiting than devices here: some device is free (the usual case, O(1))
         present = [device for device in self._devices if device not in self._left]
         blocked = {waiter.device for waiter in self._waiters}
         if not present or any(device not in blocked for device in present):

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from serialsync.transports.pacing import KILL, EchoPacer, make_pacer
 
 LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghijklmnop"
@@ -47,7 +49,7 @@ class TtyBoard:
             if not byte:
                 return
             if self.byte_time:
-                time.sleep(self.byte_time)  # the wire's pace, not synchronisation
+                time.sleep(self.byte_time)  # sleep-ok: the slow wire's pace, not synchronisation
             pacer.observe(byte)
 
     def write(self, data: bytes) -> None:
@@ -84,30 +86,19 @@ def test_echo_pacing_types_an_undamaged_line_once(tmp_path):
     assert pacer.repairs == 0 and bytes(board.written) == LINE + b"\n"
 
 
-def test_echo_pacing_repairs_a_changed_byte_in_place(tmp_path):
-    """A byte changed mid-chunk is erased with DEL and retyped; the line is not killed and typed anew."""
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda at, byte: b"X" if at == 20 else bytes([byte]), id="changed"),
+        pytest.param(lambda at, byte: b"" if at == 37 else bytes([byte]), id="dropped"),
+        pytest.param(lambda at, byte: bytes([byte]) + b"Z" if at == 3 else bytes([byte]), id="added"),
+    ],
+)
+def test_echo_pacing_repairs_a_damaged_byte_in_place(tmp_path, damage):
+    """One byte changed, lost or added mid-chunk is erased with DEL and retyped; the line is not killed."""
     pacer = EchoPacer()
     board = TtyBoard(tmp_path, pacer)
-    write = typed_with_damage(board, lambda at, byte: b"X" if at == 20 else bytes([byte]))
-    pacer.type(LINE + b"\n", write)
-    assert board.line_read() == LINE
-    assert pacer.repairs == 1 and KILL not in board.written
-
-
-def test_echo_pacing_repairs_a_dropped_byte_in_place(tmp_path):
-    pacer = EchoPacer()
-    board = TtyBoard(tmp_path, pacer)
-    write = typed_with_damage(board, lambda at, byte: b"" if at == 37 else bytes([byte]))
-    pacer.type(LINE + b"\n", write)
-    assert board.line_read() == LINE
-    assert pacer.repairs == 1 and KILL not in board.written
-
-
-def test_echo_pacing_repairs_an_inserted_byte_in_place(tmp_path):
-    pacer = EchoPacer()
-    board = TtyBoard(tmp_path, pacer)
-    write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"Z" if at == 3 else bytes([byte]))
-    pacer.type(LINE + b"\n", write)
+    pacer.type(LINE + b"\n", typed_with_damage(board, damage))
     assert board.line_read() == LINE
     assert pacer.repairs == 1 and KILL not in board.written
 

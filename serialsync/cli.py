@@ -1,9 +1,14 @@
-"""Command line: `serialsync run | demo | helpers | install-helpers`. Argument handling only."""
+"""Command line: `serialsync run | check | replay | groups | demo | helpers | install-helpers`.
+
+Argument handling and output formats only; `python -m serialsync` runs main().
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -20,7 +25,7 @@ from .errors import JobConfigError, SerialsyncError
 from .install import DEFAULT_DIR, install_helpers
 from .job import JobResult, Reporter, load_job, parse_job, run_job
 from .job.model import Device, Job
-from .job.plan import sync_plan
+from .job.plan import PlannedCall, SyncPlan, sync_plan
 from .job.run import wait_ready
 from .status import LiveStatus
 from .transports import open_transport
@@ -28,6 +33,8 @@ from .watcher import CallRecord
 
 EXIT_FAILED = 1  # a device failed
 EXIT_USAGE = 2  # bad command line or job file
+EXIT_SIGINT = 128 + 2  # interrupted by Ctrl-C
+EXIT_SIGTERM = 128 + 15  # interrupted by SIGTERM
 
 
 class ConsoleReporter(Reporter):
@@ -107,7 +114,7 @@ def _run(
 
 
 def _groups(action: str, url: str, group: str | None) -> int:
-    from .coordinator.redis import clear_group, list_groups
+    from .coordinator.redis import clear_group, list_groups, redact_url
 
     if action == "list":
         for name in list_groups(url):
@@ -116,8 +123,11 @@ def _groups(action: str, url: str, group: str | None) -> int:
     if not group:
         print("serialsync: groups clear needs the group's name", file=sys.stderr)
         return EXIT_USAGE
-    clear_group(url, group)
-    print(f"cleared group {group!r}")
+    deleted = clear_group(url, group)
+    if not deleted:
+        print(f"serialsync: no group {group!r} at {redact_url(url)}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"cleared group {group!r} ({deleted} keys)")
     return 0
 
 
@@ -135,39 +145,247 @@ def _install(spec: str, directory: str, timeout: float) -> int:
     return 0
 
 
-def _replay(log: Path) -> int:
+def _check(path: Path, as_json: bool) -> int:
+    plan = sync_plan(load_job(path))
+    if as_json:
+        print(json.dumps(_plan_document(plan), indent=2, ensure_ascii=False))
+    else:
+        print(plan.render())
+    return EXIT_FAILED if plan.problems else 0
+
+
+def _plan_document(plan: SyncPlan) -> dict:
+    """`check --json`: the plan as README's "Machine-readable output" describes it."""
+    job = plan.job
+
+    def call(c: PlannedCall) -> dict:
+        helper = c.origin != "request"
+        return {
+            "api": c.api,
+            "message_id": c.message_id,
+            "wait_role": c.wait_role,
+            "role": c.role,
+            "line": c.line,
+            "kind": "helper" if helper else "request",
+            "step": c.origin if helper else None,
+            "dynamic": c.dynamic,
+        }
+
+    return {
+        "job": job.name,
+        "source": job.source,
+        "devices": [{"name": d.name, "role": d.role} for d in job.devices],
+        "roles": {role: [call(c) for c in calls] for role, calls in plan.calls.items()},
+        "findings": [{"line": f.line, "text": f.text, "blocking": f.blocking} for f in plan.findings],
+    }
+
+
+def _replay(path: Path, as_json: bool) -> int:
     """A log: print its protocol events. A run's output directory: play its devices back as a group."""
-    from .replay import describe, replay_group, replay_log
+    if not path.exists():
+        print(f"serialsync: {path}: no such file or directory", file=sys.stderr)
+        return EXIT_USAGE
+    if path.is_dir():
+        return _replay_run(path, as_json)
+    return _replay_log(path, as_json)
 
-    if log.is_dir():
-        import json
 
-        results = json.loads((log / "results.json").read_text(encoding="utf-8"))
-        members = [(d["name"], d["role"], log / f"{d['name']}.console.log") for d in results["devices"]]
-        played = replay_group(members)
-        for device in played:
-            board = device.board
-            verdict = "ok" if device.passed else "DIFFERS"
-            end = "" if device.finished else ", recording not played to its end"
-            print(f"{device.name}: {board.answered}/{board.pauses} requests answered{end}: {verdict}")
-            for mismatch in board.mismatches:
-                print(f"  {mismatch}")
-        return 0 if all(d.passed for d in played) else EXIT_FAILED
-    found = replay_log(log)
-    for item in found:
+def _replay_run(directory: Path, as_json: bool) -> int:
+    from .replay import replay_group
+
+    results_file = directory / "results.json"
+    if not results_file.is_file():
+        print(
+            f"serialsync: {directory} has no results.json: is it the output directory of serialsync run?",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        members = [(d["name"], d["role"], directory / f"{d['name']}.console.log") for d in results["devices"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"serialsync: {results_file}: not the results.json of serialsync run: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    missing = [str(log) for _, _, log in members if not log.is_file()]
+    if missing:
+        print(f"serialsync: {directory}: a device's console log is missing: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    played = replay_group(members)
+    passed = all(d.passed for d in played)
+    if as_json:
+        devices = [
+            {
+                "name": d.name,
+                "role": d.role,
+                "answered": d.board.answered,
+                "pauses": d.board.pauses,
+                "finished": d.finished,
+                "mismatches": list(d.board.mismatches),
+                "passed": d.passed,
+            }
+            for d in played
+        ]
+        print(json.dumps({"run": str(directory), "devices": devices, "passed": passed}, indent=2))
+        return 0 if passed else EXIT_FAILED
+    for device in played:
+        board = device.board
+        verdict = "ok" if device.passed else "DIFFERS"
+        end = "" if device.finished else ", recording not played to its end"
+        print(f"{device.name}: {board.answered}/{board.pauses} requests answered{end}: {verdict}")
+        for mismatch in board.mismatches:
+            print(f"  {mismatch}")
+    return 0 if passed else EXIT_FAILED
+
+
+def _replay_log(log: Path, as_json: bool) -> int:
+    """Each event is printed as the log is read: memory stays flat however long the log."""
+    try:
+        return _print_events(log, as_json)
+    except BrokenPipeError:
+        # `serialsync replay big.log | head`: the reader is gone; end quietly, as cat or grep would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _print_events(log: Path, as_json: bool) -> int:
+    from .replay import ReplayError, describe, event_fields, iter_log
+
+    count = 0
+    if as_json:
+        # One JSON document, written as it grows: '{"log": ..., "events": [', an event a line, '], "count": N}'.
+        sys.stdout.write(f'{{"log": {json.dumps(str(log))}, "events": [')
+        try:
+            for item in iter_log(log):
+                fields = {"line": item.line or None, **event_fields(item.event)}
+                sys.stdout.write(("," if count else "") + "\n  " + json.dumps(fields))
+                count += 1
+        except ReplayError as e:
+            sys.stdout.write(f'\n], "count": {count}, "error": {json.dumps(str(e))}}}\n')
+            raise
+        sys.stdout.write(f'\n], "count": {count}}}\n')
+        return 0
+    for item in iter_log(log):
         where = f"{log}:{item.line}" if item.line else f"{log}:EOF"
         print(f"{where}: {describe(item.event)}")
-    print(f"{len(found)} events")
+        count += 1
+    print(f"{count} events")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="serialsync", description="LAVA MultiNode over serial consoles.")
+def _exit_status(*meanings: tuple[int, str]) -> str:
+    lines = [f"  {code:<4} {text}" for code, text in meanings]
+    lines += [f"  {EXIT_SIGINT:<4} interrupted by Ctrl-C (SIGINT)", f"  {EXIT_SIGTERM:<4} interrupted by SIGTERM"]
+    return "exit status:\n" + "\n".join(lines) + "\n"
+
+
+def _epilog(examples: str, *meanings: tuple[int, str]) -> str:
+    return "examples:\n" + examples.rstrip("\n") + "\n\n" + _exit_status(*meanings)
+
+
+_BAD_COMMAND_LINE = (EXIT_USAGE, "bad command line")
+
+EPILOGS = {
+    "serialsync": _epilog(
+        """\
+  serialsync demo                          three simulated boards: one server, two clients
+  serialsync check job.yaml                the job's sync plan; calls that can never complete
+  serialsync run job.yaml -o out/          run a job; results in out/results.json and out/results.xml
+  serialsync replay out/server1.console.log   the protocol events in a recorded console
+  serialsync replay out/                   play a recorded run back as a group
+  python -m serialsync run job.yaml        the same without the serialsync script on PATH
+  serialsync COMMAND --help                a command's arguments, examples and exit status
+""",
+        (0, "passed"),
+        (EXIT_FAILED, "a device failed, or a check found problems"),
+        (EXIT_USAGE, "bad job file or command line"),
+    ),
+    "run": _epilog(
+        """\
+  serialsync run examples/pair.yaml                 progress, then a result table
+  serialsync run job.yaml -o out/ --quiet           only the table
+  serialsync run job.yaml --devices server1 --coordinator redis://redis.lab:6379/0
+                                                    this host's part of a group spread over hosts
+""",
+        (0, "every device passed"),
+        (EXIT_FAILED, "a device failed"),
+        (EXIT_USAGE, "bad job file (file, line and field named) or command line"),
+    ),
+    "check": _epilog(
+        """\
+  serialsync check job.yaml              the sync plan per role, problems and notes
+  serialsync check --json job.yaml       the same as one JSON document
+""",
+        (0, "no problem found"),
+        (EXIT_FAILED, "a call can never complete"),
+        (EXIT_USAGE, "bad job file or command line"),
+    ),
+    "replay": _epilog(
+        """\
+  serialsync replay serialsync-out/pair/server1.console.log   protocol events of a raw console log
+  serialsync replay lava-job-1234.yaml                         the same from LAVA's YAML job log
+  serialsync replay serialsync-out/pair                        a recorded run played back as a group
+  serialsync replay --json serialsync-out/pair                 its verdicts as JSON
+""",
+        (0, "the log was read; or every device was answered as recorded"),
+        (EXIT_FAILED, "an answer differs from the recording, or the log cannot be read"),
+        (EXIT_USAGE, "no such path, a directory that is not a run's output, or bad command line"),
+    ),
+    "groups": _epilog(
+        """\
+  serialsync groups list redis://redis.lab:6379/0
+  serialsync groups clear redis://redis.lab:6379/0 pair
+""",
+        (0, "done"),
+        (EXIT_FAILED, "no such group to clear, or Redis failed"),
+        (EXIT_USAGE, "bad URL, group name or command line"),
+    ),
+    "demo": _epilog(
+        """\
+  serialsync demo
+  serialsync demo -o /tmp/demo --quiet
+""",
+        (0, "every device passed"),
+        (EXIT_FAILED, "a device failed"),
+        _BAD_COMMAND_LINE,
+    ),
+    "helpers": _epilog(
+        """\
+  serialsync helpers                      the directory of lava-send, lava-sync, ...
+  cp "$(serialsync helpers)"/lava-* rootfs/usr/local/bin/
+""",
+        (0, "printed"),
+        (EXIT_FAILED, "the helper files are missing from this installation"),
+        _BAD_COMMAND_LINE,
+    ),
+    "install-helpers": _epilog(
+        """\
+  serialsync install-helpers /dev/ttyUSB0?baud=115200
+  serialsync install-helpers socket://consoles.lab:7001 --dir /tmp/bin --timeout 300
+""",
+        (0, "installed and verified"),
+        (EXIT_FAILED, "the board did not answer, or a file did not verify"),
+        (EXIT_USAGE, "bad connection spec or command line"),
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="serialsync",
+        description="LAVA MultiNode over serial consoles.",
+        epilog=EPILOGS["serialsync"],
+        formatter_class=formatter,
+    )
     parser.add_argument("--version", action="version", version=f"serialsync {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a job file")
-    run.add_argument("job", type=Path)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, epilog=EPILOGS[name], formatter_class=formatter)
+
+    run = command("run", "run a job file")
+    run.add_argument("job", type=Path, help="the job file (YAML: serialsync's or a LAVA MultiNode job)")
     run.add_argument(
         "-o", "--output", type=Path, default=None, help="results directory (default: ./serialsync-out/JOB)"
     )
@@ -179,34 +397,51 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--group", help="the group's name in Redis (default: the job's name)")
     run.add_argument("--devices", help="comma-separated devices this host runs (default: all)")
-    groups = sub.add_parser("groups", help="list or clear the groups kept in Redis")
-    groups.add_argument("action", choices=["list", "clear"])
-    groups.add_argument("url", help="redis://, rediss:// or unix:// URL")
-    groups.add_argument("group", nargs="?", help="the group to clear")
-    demo = sub.add_parser("demo", help="run the demo group: one server, two clients, simulated boards")
-    demo.add_argument("-o", "--output", type=Path, default=Path("serialsync-out/demo"))
-    demo.add_argument("-q", "--quiet", action="store_true")
-    sub.add_parser("helpers", help="print the directory holding the board-side helpers")
-    install = sub.add_parser(
-        "install-helpers", help="type the helpers onto a board through its console and verify them there"
-    )
-    install.add_argument("connection", help="the board's connection spec, as in a job file")
-    install.add_argument("--dir", default=DEFAULT_DIR, help=f"where on the board (default {DEFAULT_DIR})")
-    install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
-    check = sub.add_parser("check", help="print a job's sync plan per role and flag calls that can never complete")
-    check.add_argument("job", type=Path)
-    replay = sub.add_parser(
+    check = command("check", "print a job's sync plan per role and flag calls that can never complete")
+    check.add_argument("job", type=Path, help="the job file to check")
+    check.add_argument("--json", action="store_true", help="print the plan as one JSON document (see README)")
+    replay = command(
         "replay",
-        help="print the protocol events in a console log (raw or LAVA YAML), "
+        "print the protocol events in a console log (raw or LAVA YAML), "
         "or play a run's output directory back as a group and compare the host's answers",
     )
     replay.add_argument("log", type=Path, help="a console log, or the output directory of `serialsync run`")
+    replay.add_argument(
+        "--json", action="store_true", help="print the events, or each device's verdict, as JSON (see README)"
+    )
+    groups = command("groups", "list or clear the groups kept in Redis")
+    groups.add_argument("action", choices=["list", "clear"], help="list: every group's name; clear: delete a group")
+    groups.add_argument("url", help="redis://, rediss:// or unix:// URL")
+    groups.add_argument("group", nargs="?", help="the group to clear")
+    demo = command("demo", "run the demo group: one server, two clients, simulated boards")
+    demo.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("serialsync-out/demo"),
+        help="results directory (default: %(default)s)",
+    )
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the result table")
+    command("helpers", "print the directory holding the board-side helpers")
+    install = command("install-helpers", "type the helpers onto a board through its console and verify them there")
+    install.add_argument("connection", help="the board's connection spec, as in a job file")
+    install.add_argument("--dir", default=DEFAULT_DIR, help=f"where on the board (default {DEFAULT_DIR})")
+    install.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the board's shell")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "helpers":
-            print(helpers_dir())
+            try:
+                print(helpers_dir())
+            except FileNotFoundError as e:
+                print(f"serialsync: {e}", file=sys.stderr)
+                return EXIT_FAILED
             return 0
         if args.command == "install-helpers":
             return _install(args.connection, args.dir, args.timeout)
@@ -220,11 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"serialsync: {e}", file=sys.stderr)
                 return EXIT_USAGE
         if args.command == "replay":
-            return _replay(args.log)
+            return _replay(args.log, args.json)
         if args.command == "check":
-            plan = sync_plan(load_job(args.job))
-            print(plan.render())
-            return 1 if plan.problems else 0
+            return _check(args.job, args.json)
         job = load_job(args.job)
         # The plan's findings before any board is touched: a wait nobody will answer shows now.
         findings = sync_plan(job).findings

@@ -4,16 +4,22 @@ Two forms are read: raw console bytes (what `serialsync run` saves as
 DEVICE.console.log, or any capture), and LAVA's YAML job log, one
 ``- {"dt": ..., "lvl": ..., "msg": ...}`` entry a line, of which the
 ``target`` and ``feedback`` entries are the board's console output. Each
-event comes with the line of the log where it ended.
+event comes with the line of the log where it ended, counted as ``grep -n``
+counts (only LF ends a line). Logs are read as they are used, a chunk or a
+line at a time, so a log of any size is replayed in flat memory.
 """
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import enum
 import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pexpect
 import yaml
@@ -60,42 +66,133 @@ def is_lava_log(head: bytes) -> bool:
     return bool(_LAVA_ENTRY.match(first))
 
 
+CHUNK = 64 * 1024  # bytes read at a time: memory stays flat however long the log
+MAX_ENTRY_LINES = 64  # lines one LAVA entry may be wrapped over
+# libyaml's loader where PyYAML has it: the same entries, several times faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def console_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(log line, console bytes) of a raw or LAVA YAML log, in order."""
+    """(log line, console bytes) of a raw or LAVA YAML log, in order, read as it is used.
+
+    Lines are counted as ``grep -n`` and editors count them: only LF ends a
+    line (a lone CR is no break; CR LF is one). A raw log comes in pieces of at
+    most CHUNK bytes, a line longer than that in several pieces with the same
+    number, so no line is ever held whole.
+    """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            # Peeked, not read: a pipe (`replay <(zcat job.log.gz)`) cannot seek back.
+            lava = is_lava_log(stream.peek(4096)[:4096])
+            yield from (_lava_lines(path, stream) if lava else _raw_lines(stream))
     except OSError as e:
         raise ReplayError(f"{path}: cannot read: {e}") from e
-    lava = is_lava_log(data[:4096])
-    for number, line in enumerate(data.splitlines(keepends=True), 1):
-        if not lava:
-            yield number, line
-            continue
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    number = 1
+    while data := stream.read(CHUNK):
+        start = 0
+        while (end := data.find(b"\n", start)) >= 0:
+            yield number, data[start : end + 1]
+            number += 1
+            start = end + 1
+        if start < len(data):
+            yield number, data[start:]  # the line goes on in the next read
+
+
+def _lava_lines(path: Path, stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """The board's output in a LAVA job log: one entry a line, read line by line.
+
+    An entry that does not parse alone is joined with the indented lines after
+    it (a YAML dumper may wrap a long entry); its events get its first line.
+    """
+    first, pending = 0, []
+    for number, line in enumerate(stream, 1):
+        if pending:
+            if line[:1] in (b" ", b"\t") and len(pending) < MAX_ENTRY_LINES:
+                pending.append(line)
+                entry = _lava_entry(path, first, b"".join(pending), final=False)
+                if entry is not None:
+                    pending = []
+                    yield from _console_of(entry, first)
+                continue
+            _lava_entry(path, first, b"".join(pending), final=True)  # raises: the entry never ended
         if not line.strip() or line.startswith(b"#"):
             continue
-        try:
-            (entry,) = yaml.safe_load(line)
-        except (yaml.YAMLError, TypeError, ValueError) as e:
+        entry = _lava_entry(path, number, line, final=False)
+        if entry is None:
+            first, pending = number, [line]
+            continue
+        yield from _console_of(entry, number)
+    if pending:
+        _lava_entry(path, first, b"".join(pending), final=True)
+
+
+def _lava_entry(path: Path, number: int, text: bytes, *, final: bool) -> dict | None:
+    """The entry in *text*; None if it does not parse (yet), or ReplayError when *final*."""
+    try:
+        (entry,) = yaml.load(text, Loader=_YAML_LOADER)  # a safe loader: plain data only
+    except (yaml.YAMLError, TypeError, ValueError) as e:
+        if final:
             raise ReplayError(f"{path}:{number}: not a LAVA log entry: {e}") from e
-        if not isinstance(entry, dict) or "lvl" not in entry or "msg" not in entry:
-            raise ReplayError(f"{path}:{number}: a LAVA log entry needs 'lvl' and 'msg'")
-        if entry["lvl"] in CONSOLE_LEVELS and isinstance(entry["msg"], str):
-            # LAVA logs the console line by line, without the line end.
-            yield number, entry["msg"].encode("utf-8", "surrogateescape") + b"\n"
+        return None
+    if not isinstance(entry, dict) or "lvl" not in entry or "msg" not in entry:
+        raise ReplayError(f"{path}:{number}: a LAVA log entry needs 'lvl' and 'msg'")
+    return entry
+
+
+def _console_of(entry: dict, number: int) -> Iterator[tuple[int, bytes]]:
+    if entry["lvl"] in CONSOLE_LEVELS and isinstance(entry["msg"], str):
+        # LAVA logs the console line by line, without the line end.
+        yield number, entry["msg"].encode("utf-8", "surrogateescape") + b"\n"
+
+
+def iter_log(path: Path, parser: MarkerParser | None = None) -> Iterator[Found]:
+    """Every protocol event in the log, with its line, damage and discards included, as it is read.
+
+    Events still open when the log ends come last, with line 0.
+    """
+    parser = parser or MarkerParser()
+    for number, data in console_lines(path):
+        parser.receive_data(data)
+        for event in parser.events():
+            yield Found(number, event)
+        for _ in range(parser.take_lost_starts()):
+            yield Found(number, DamagedRequest(reason="a marker whose start was damaged", size=0))
+    parser.receive_data(b"")
+    for event in parser.events():
+        yield Found(0, event)
 
 
 def replay_log(path: Path, parser: MarkerParser | None = None) -> list[Found]:
     """Every protocol event in the log, with its line, damage and discards included."""
-    parser = parser or MarkerParser()
-    found: list[Found] = []
-    for number, data in console_lines(path):
-        parser.receive_data(data)
-        found.extend(Found(number, event) for event in parser.events())
-        for _ in range(parser.take_lost_starts()):
-            found.append(Found(number, DamagedRequest(reason="a marker whose start was damaged", size=0)))
-    parser.receive_data(b"")
-    found.extend(Found(0, event) for event in parser.events())
-    return found
+    return list(iter_log(path, parser))
+
+
+def event_fields(event: Event) -> dict:
+    """An event as JSON-ready fields: its name, each field, and describe()'s line as "text".
+
+    A sent value is ``{"key", "value"}``, the value as text; bytes that are not
+    UTF-8 are replaced in "value" and given exactly in "base64".
+    """
+    out: dict = {"event": type(event).__name__}
+    for item in dataclasses.fields(event):
+        value = getattr(event, item.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif item.name == "data":
+            value = [_pair(key, raw) for key, raw in value]
+        out[item.name] = value
+    out["text"] = describe(event)
+    return out
+
+
+def _pair(key: str, raw: bytes) -> dict:
+    try:
+        return {"key": key, "value": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"key": key, "value": raw.decode("utf-8", "replace"), "base64": base64.b64encode(raw).decode()}
 
 
 def describe(event: Event) -> str:

@@ -253,18 +253,21 @@ def list_groups(url: str) -> list[str]:
         client.close()
 
 
-def clear_group(url: str, group: str) -> None:
-    """Delete every key of ``group``; coordinators still attached see an empty group."""
+def clear_group(url: str, group: str) -> int:
+    """Delete every key of ``group``; coordinators still attached see an empty group.
+
+    Returns how many keys were deleted: 0 when there was no such group.
+    """
     prefix = _prefix(_check_group(group))
     client = _client(url)
     try:
         with _redis_errors(url, f"clear group {group!r}"):
             keys = set(client.smembers(prefix + "keys"))
             keys.update(client.scan_iter(match=(prefix + "*").encode(), count=500))
-            if keys:
-                client.delete(*keys)
+            deleted = int(client.delete(*keys)) if keys else 0
             client.publish(prefix + "events", b"clear")
-        log.info("cleared group %r at %s (%d keys)", group, redact_url(url), len(keys))
+        log.info("cleared group %r at %s (%d keys)", group, redact_url(url), deleted)
+        return deleted
     finally:
         client.close()
 

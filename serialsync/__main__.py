@@ -1,0 +1,7 @@
+"""`python -m serialsync`: the same command line as the `serialsync` script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -60,3 +60,32 @@ class Deadline:
 
     def __repr__(self) -> str:
         return f"Deadline(timeout={self.timeout}, remaining={self.remaining:.3f})"
+
+def format_seconds(seconds: float) -> str:
+    """A duration as a person reads it: ``0.25 s``, ``1.5 s``, ``30 s``, ``2 min``, ``1.5 h``.
+
+    For messages: never a raw float like ``0.9945752149999407s``.
+    """
+    if math.isnan(seconds):
+        return "an unknown time"
+    if math.isinf(seconds):
+        return "no limit" if seconds > 0 else "0 s"
+    seconds = max(0.0, seconds)
+
+    def short(value: float, unit: str) -> str:
+        return f"{round(value, 1):g} {unit}"
+
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.2g} ms" if seconds >= 0.001 else "less than 1 ms"
+    if seconds < 1:
+        return f"{seconds:.2g} s"
+    if seconds < 10:
+        return short(seconds, "s")
+    if seconds < 120:
+        return f"{round(seconds)} s"
+    if seconds < 7200:
+        return short(seconds / 60, "min")
+    return short(seconds / 3600, "h")
+

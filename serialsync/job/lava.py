@@ -48,6 +48,7 @@ from .load import (
     _seconds,
     _string,
     device_options,
+    did_you_mean,
     flag_of,
     on_failure_of,
     regex_list,
@@ -85,10 +86,9 @@ def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> 
     name = _string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
     notes: list[tuple[int | None, str]] = []
     timeouts, action_timeout = _timeouts(top.get("timeouts"), problems, notes)
-    devices, essential, call_timeout = _group(top.get("protocols"), problems)
+    devices, roles, essential, call_timeout = _group(top.get("protocols"), problems)
     if call_timeout is not None:
         timeouts = replace(timeouts, call=call_timeout)
-    roles = {d.role for d in devices}
     actions = _actions(top.get("actions"), roles, action_timeout, problems)
     patterns = _patterns(top.get("failure_patterns"), problems)
     on_failure = on_failure_of(top.get("on_failure"), problems)
@@ -136,22 +136,33 @@ def _timeouts(
     )
 
 
-def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], set[str], float | None]:
+def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], set[str] | None, set[str], float | None]:
+    """The devices, the role names declared (None when the roles could not be read), essential roles, call timeout.
+
+    When the group cannot be read (no protocols, a typo in lava-multinode or
+    roles) that one problem is reported; the actions' roles are then not
+    judged, so it does not come back as an unknown role in every action.
+    """
+    devices: list[Device] = []
+    essential: set[str] = set()
+    if node is None:  # reported as missing
+        return devices, None, essential, None
     protocols = _mapping(node, "protocols", {"lava-multinode"}, {"lava-multinode"}, problems)
+    if "lava-multinode" not in protocols:
+        return devices, None, essential, None
     multinode = _mapping(
-        protocols.get("lava-multinode"), "protocols.lava-multinode", {"roles", "timeout"}, {"roles"}, problems
+        protocols["lava-multinode"], "protocols.lava-multinode", {"roles", "timeout"}, {"roles"}, problems
     )
     call_timeout = None
     if "timeout" in multinode:
         call_timeout = _seconds(multinode["timeout"], "protocols.lava-multinode.timeout", problems)
     roles_node = multinode.get("roles")
-    devices: list[Device] = []
-    essential: set[str] = set()
     if roles_node is None:
-        return devices, essential, call_timeout
+        return devices, None, essential, call_timeout
     if not isinstance(roles_node, yaml.MappingNode) or not roles_node.value:
         problems.add(roles_node, "protocols.lava-multinode.roles", "expected a mapping of role name to {count: N}")
-        return devices, essential, call_timeout
+        return devices, None, essential, call_timeout
+    declared = {str(k.value) for k, _ in roles_node.value if isinstance(k, yaml.ScalarNode)}
     seen: set[str] = set()
     for key_node, value_node in roles_node.value:
         where = f"protocols.lava-multinode.roles.{key_node.value}"
@@ -192,11 +203,11 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
                 seen.add(name)
                 members.append(Device(name=name, role=role, **shared))
         devices.extend(members)
-    return devices, essential, call_timeout
+    return devices, declared, essential, call_timeout
 
 
 def _actions(
-    node: yaml.Node | None, roles: set[str], default_timeout: float | None, problems: _Problems
+    node: yaml.Node | None, roles: set[str] | None, default_timeout: float | None, problems: _Problems
 ) -> list[Action]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         problems.add(node, "actions", "expected a list of actions (boot, test, command, deploy)")
@@ -211,7 +222,10 @@ def _actions(
         kind = kind_node.value
         where = f"{where}.{kind}"
         if kind not in ("boot", "test", "command", "deploy"):
-            problems.add(kind_node, where, "unknown action (serialsync runs boot, test, command; deploy is skipped)")
+            hint = did_you_mean(kind, {"boot", "test", "command", "deploy"})
+            problems.add(
+                kind_node, where, f"unknown action (serialsync runs boot, test, command; deploy is skipped){hint}"
+            )
             continue
         action = _action(kind, body, where, roles, default_timeout, problems)
         if action is not None:
@@ -220,7 +234,7 @@ def _actions(
 
 
 def _action(
-    kind: str, node: yaml.Node, where: str, roles: set[str], default_timeout: float | None, problems: _Problems
+    kind: str, node: yaml.Node, where: str, roles: set[str] | None, default_timeout: float | None, problems: _Problems
 ) -> Action | None:
     own = {
         "boot": {"prompts", "auto_login"},
@@ -257,7 +271,8 @@ def _action(
     return Action("deploy", action_roles, requests, timeout, name="deploy", line=line)
 
 
-def _roles(node: yaml.Node | None, where: str, known: set[str], problems: _Problems) -> frozenset[str]:
+def _roles(node: yaml.Node | None, where: str, known: set[str] | None, problems: _Problems) -> frozenset[str]:
+    """The roles an action names; known is None when the group's roles could not be read (not judged then)."""
     items = node.value if isinstance(node, yaml.SequenceNode) else [node] if isinstance(node, yaml.ScalarNode) else None
     if not items:
         problems.add(node, where, "expected a role or a list of roles")
@@ -265,9 +280,10 @@ def _roles(node: yaml.Node | None, where: str, known: set[str], problems: _Probl
     roles = set()
     for item in items:
         role = item.value if isinstance(item, yaml.ScalarNode) else None
-        if role not in known:
-            problems.add(item, where, f"unknown role {role!r} (the group's roles: {', '.join(sorted(known))})")
-        else:
+        if known is not None and role not in known:
+            hint = did_you_mean(role, known)
+            problems.add(item, where, f"unknown role {role!r} (the group's roles: {', '.join(sorted(known))}){hint}")
+        elif role is not None:
             roles.add(role)
     return frozenset(roles)
 
@@ -343,7 +359,7 @@ def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) ->
     return steps
 
 
-def _requests(node: yaml.Node | None, where: str, roles: set[str], problems: _Problems) -> tuple[Request, ...]:
+def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, problems: _Problems) -> tuple[Request, ...]:
     if node is None:
         return ()
     protocols = _mapping(node, where, {"lava-multinode"}, set(), problems)
@@ -363,15 +379,16 @@ def _requests(node: yaml.Node | None, where: str, roles: set[str], problems: _Pr
         )  # fmt: skip
         api = str(fields["request"].value) if isinstance(fields.get("request"), yaml.ScalarNode) else ""
         if "request" in fields and api not in APIS:
-            problems.add(fields["request"], f"{item_where}.request", f"expected one of {', '.join(APIS)}")
+            hint = did_you_mean(api, set(APIS))
+            problems.add(fields["request"], f"{item_where}.request", f"expected one of {', '.join(APIS)}{hint}")
         message_id = _name(fields["messageID"], f"{item_where}.messageID", problems) if "messageID" in fields else ""
         role = None
         if "role" in fields:
             role = str(fields["role"].value) if isinstance(fields["role"], yaml.ScalarNode) else ""
             if api != "lava-wait-all":
                 problems.add(fields["role"], f"{item_where}.role", "only lava-wait-all takes a role")
-            elif role not in roles:
-                problems.add(fields["role"], f"{item_where}.role", f"unknown role {role!r}")
+            elif roles is not None and role not in roles:
+                problems.add(fields["role"], f"{item_where}.role", f"unknown role {role!r}{did_you_mean(role, roles)}")
         message = _message(fields.get("message"), f"{item_where}.message", api, problems)
         timeout = _seconds(fields["timeout"], f"{item_where}.timeout", problems) if "timeout" in fields else None
         requests.append(Request(api, message_id, message, role, timeout, item.start_mark.line + 1))

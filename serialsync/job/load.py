@@ -7,6 +7,7 @@ board is touched.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import replace
@@ -125,20 +126,40 @@ def _mapping(
         problems.add(node, field or "(top level)", "expected a mapping")
         return {}
     out: dict[str, yaml.Node] = {}
+    misspelt: set[str] = set()  # allowed keys some unknown key looks like a typo of
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         where = f"{field}.{key}" if field else str(key)
         if key in ignored:
             continue
         if key not in allowed:
-            problems.add(key_node, where, f"unknown field (allowed: {', '.join(sorted(allowed))})")
+            meant = closest(key, allowed)
+            hint = f" (did you mean {meant!r}?)" if meant else ""
+            problems.add(key_node, where, f"unknown field (allowed: {', '.join(sorted(allowed))}){hint}")
+            if meant:
+                misspelt.add(meant)
         elif key in out:
             problems.add(key_node, where, "given twice")
         else:
             out[key] = value_node
-    for key in sorted(required - out.keys()):
+    # A required key written with a typo is one problem, the typo, not also "missing".
+    for key in sorted(required - out.keys() - misspelt):
         problems.add(node, f"{field}.{key}" if field else key, "missing")
     return out
+
+
+def closest(word: object, choices: set[str] | frozenset[str]) -> str | None:
+    """The choice that word most likely misspells, if any (for "did you mean ...?")."""
+    if not isinstance(word, str):
+        return None
+    found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: object, choices: set[str] | frozenset[str]) -> str:
+    """`` (did you mean 'x'?)`` to append to a message, or nothing."""
+    meant = closest(word, choices)
+    return f" (did you mean {meant!r}?)" if meant else ""
 
 
 def step_of(node: yaml.Node, text: str, name: str) -> Step:
@@ -176,14 +197,17 @@ def _name(node: yaml.Node | None, field: str, problems: _Problems) -> str:
     return str(node.value)
 
 
-def _seconds(node: yaml.Node | None, field: str, problems: _Problems) -> float | None:
+def _seconds(node: yaml.Node | None, field: str, problems: _Problems, *, zero: str = "") -> float | None:
+    """Seconds, or {seconds|minutes|hours: N}; more than 0, or also 0 where ``zero`` says what 0 means."""
     value = _construct(node) if node is not None else None
     if isinstance(node, yaml.MappingNode) and isinstance(value, dict) and len(value) == 1:
         ((unit, amount),) = value.items()
         if unit in _UNITS and isinstance(amount, (int, float)) and not isinstance(amount, bool):
             value = amount * _UNITS[unit]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        problems.add(node, field, "expected a positive number of seconds, or {seconds|minutes|hours: N}")
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or value < 0 or (value == 0 and not zero):
+        expected = f"a number of seconds >= 0 ({zero})" if zero else "a positive number of seconds"
+        problems.add(node, field, f"expected {expected}, or {{seconds|minutes|hours: N}}")
         return None
     return float(value)
 
@@ -236,8 +260,9 @@ def _patterns(node: yaml.Node | None, problems: _Problems) -> tuple[str, ...]:
 def _timeouts(node: yaml.Node | None, problems: _Problems) -> Timeouts:
     if node is None:
         return Timeouts()
-    fields = _mapping(node, "timeouts", {"job", "boot", "step", "call"}, set(), problems)
-    values = {k: _seconds(v, f"timeouts.{k}", problems) for k, v in fields.items()}
+    fields = _mapping(node, "timeouts", {"job", "boot", "step", "call", "connect"}, set(), problems)
+    zero = {"connect": "0: no retry"}
+    values = {k: _seconds(v, f"timeouts.{k}", problems, zero=zero.get(k, "")) for k, v in fields.items()}
     return Timeouts(**{k: v for k, v in values.items() if v is not None})
 
 

@@ -20,6 +20,7 @@ class Timeouts:
     boot: float = 120.0  # until the board's shell answers
     step: float = 600.0  # one shell step
     call: float = 300.0  # one multinode call (lava-sync, lava-wait, ...)
+    connect: float = 30.0  # a console that refuses the connection (or is not there yet) is tried again this long
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ the plan hold back from calling a literal ID of the same kind missing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .model import Job, variable_in
 
-_CALL_RE = re.compile(r"(?<![\w-])lava-(send|sync|wait-all|wait)(?![\w-])[ \t]+([^\s;&|)]+)(?:[ \t]+([^\s;&|)]+))?")
 _DYNAMIC = ("$", "`", "(", "*", "?", "[")
 
 
@@ -68,23 +67,267 @@ class SyncPlan:
         return "\n".join(out)
 
 
-def _unquote(word: str) -> str:
-    if len(word) >= 2 and word[0] == word[-1] and word[0] in "'\"":
-        return word[1:-1]
-    return word
+# --- reading a step the way a shell would ------------------------------------------
+# Only a helper name where the shell looks for a command is a call: at the start
+# of a simple command. Quoted text, comments, here-documents and the arguments of
+# other commands (echo "lava-wait-all returned") are not.
+
+HELPERS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
+_OPERATORS = ("&&", "||", ";;", "|&", ";", "|", "&", "(", ")")  # longest first
+_REDIRECTIONS = ("<<-", "<<", "<>", "<&", ">>", ">&", ">|", "<", ">")  # longest first
+# Words after which the next word is still in command position.
+_KEEP_COMMAND_POSITION = {
+    "{", "}", "then", "do", "else", "elif", "if", "while", "until", "!", "fi", "done", "esac",
+    "exec", "nohup", "time",
+}  # fmt: skip
+_ASSIGNMENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_TIMEOUT_OPTIONS_WITH_VALUE = {"-s", "-k", "--signal", "--kill-after"}
+
+
+@dataclass
+class _Token:
+    kind: str  # word | op | redirection
+    text: str  # a word after quote removal (expansions kept as written); the operator
+    start: int  # offset in the step's text
+    quoted: bool = False
+
+
+@dataclass
+class _Scanner:
+    """Splits a step into token streams: the step itself, and each command substitution in it."""
+
+    text: str
+    streams: list[list[_Token]] = field(default_factory=list)
+
+    def scan(self, start: int, end: int) -> None:
+        text, tokens = self.text, []
+        self.streams.append(tokens)
+        heredocs: list[tuple[str, bool]] = []
+        word: list[str] = []
+        word_start: int | None = None
+        quoted = False
+        i = start
+
+        def finish() -> None:
+            nonlocal word, word_start, quoted
+            if word_start is not None:
+                tokens.append(_Token("word", "".join(word), word_start, quoted))
+            word, word_start, quoted = [], None, False
+
+        def begin(at: int) -> None:
+            nonlocal word_start
+            if word_start is None:
+                word_start = at
+
+        while i < end:
+            c = text[i]
+            if c in " \t":
+                finish()
+                i += 1
+            elif c == "\n":
+                finish()
+                tokens.append(_Token("op", "\n", i))
+                i = self._skip_heredocs(i + 1, end, heredocs)
+                heredocs = []
+            elif c == "#" and word_start is None:
+                newline = text.find("\n", i, end)
+                i = end if newline < 0 else newline
+            elif c == "\\":
+                if text.startswith("\n", i + 1):
+                    i += 2  # a continued line: the word goes on
+                else:
+                    begin(i)
+                    word.append(text[i + 1 : i + 2])
+                    quoted = True
+                    i += 2
+            elif c == "'":
+                begin(i)
+                close = text.find("'", i + 1, end)
+                close = end if close < 0 else close
+                word.append(text[i + 1 : close])
+                quoted = True
+                i = close + 1
+            elif c == '"':
+                begin(i)
+                quoted = True
+                i = self._double_quoted(i + 1, end, word)
+            elif c == "$" and text.startswith("(", i + 1):
+                begin(i)
+                close = self._matching(i + 2, end)
+                if not text.startswith("(", i + 2):  # $(( )) is arithmetic, $( ) runs commands
+                    self.scan(i + 2, close)
+                word.append(text[i : close + 1])
+                i = close + 1
+            elif c == "$" and text.startswith("{", i + 1):
+                begin(i)
+                close = text.find("}", i, end)
+                close = end if close < 0 else close
+                word.append(text[i : close + 1])
+                i = close + 1
+            elif c == "`":
+                begin(i)
+                close = self._backquoted(i + 1, end)
+                word.append(text[i : close + 1])
+                i = close + 1
+            elif c in "<>":
+                if word_start is not None and "".join(word).isdigit() and not quoted:
+                    word, word_start = [], None  # 2>&1: the digits belong to the redirection
+                finish()
+                op = next(r for r in _REDIRECTIONS if text.startswith(r, i))
+                tokens.append(_Token("redirection", op, i))
+                i += len(op)
+                if op in ("<<", "<<-"):
+                    i, delimiter = self._heredoc_delimiter(i, end)
+                    heredocs.append((delimiter, op == "<<-"))
+            elif c in ";&|()":
+                finish()
+                op = next(o for o in _OPERATORS if text.startswith(o, i))
+                tokens.append(_Token("op", op, i))
+                i += len(op)
+            else:
+                begin(i)
+                word.append(c)
+                i += 1
+        finish()
+
+    def _double_quoted(self, i: int, end: int, word: list[str]) -> int:
+        """Reads up to the closing quote; returns the offset after it."""
+        text = self.text
+        while i < end and text[i] != '"':
+            c = text[i]
+            if c == "\\" and i + 1 < end:
+                following = text[i + 1]
+                if following != "\n":
+                    word.append(following if following in '$`"\\' else c + following)
+                i += 2
+            elif c == "$" and text.startswith("(", i + 1):
+                close = self._matching(i + 2, end)
+                if not text.startswith("(", i + 2):
+                    self.scan(i + 2, close)
+                word.append(text[i : close + 1])
+                i = close + 1
+            elif c == "`":
+                close = self._backquoted(i + 1, end)
+                word.append(text[i : close + 1])
+                i = close + 1
+            else:
+                word.append(c)
+                i += 1
+        return i + 1
+
+    def _backquoted(self, i: int, end: int) -> int:
+        """The offset of the closing backquote (end when there is none); its commands are scanned."""
+        text, j = self.text, i
+        while j < end and text[j] != "`":
+            j += 2 if text[j] == "\\" else 1
+        close = min(j, end)
+        self.scan(i, close)
+        return close
+
+    def _matching(self, i: int, end: int) -> int:
+        """The offset of the ) closing a $( opened just before i (end when there is none)."""
+        text, depth = self.text, 1
+        while i < end:
+            c = text[i]
+            if c == "\\":
+                i += 2
+                continue
+            if c in "'\"":
+                close = text.find(c, i + 1, end)
+                i = end if close < 0 else close + 1
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    return i
+            i += 1
+        return end
+
+    def _heredoc_delimiter(self, i: int, end: int) -> tuple[int, str]:
+        text = self.text
+        while i < end and text[i] in " \t":
+            i += 1
+        j = i
+        while j < end and text[j] not in " \t\n;&|()<>":
+            j += 1
+        return j, text[i:j].replace("'", "").replace('"', "").replace("\\", "")
+
+    def _skip_heredocs(self, i: int, end: int, heredocs: list[tuple[str, bool]]) -> int:
+        """Past the bodies of the here-documents begun on the line that just ended."""
+        text = self.text
+        for delimiter, strip_tabs in heredocs:
+            while i < end:
+                newline = text.find("\n", i, end)
+                stop = end if newline < 0 else newline
+                line = text[i:stop]
+                i = stop + 1
+                if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                    break
+        return min(i, end)
+
+
+def _calls_in_tokens(tokens: list[_Token]) -> list[tuple[str, list[_Token], int]]:
+    """(helper, its argument words, offset) of each helper named in command position."""
+    found = []
+    command_position = True
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.kind == "op":
+            command_position = True
+            i += 1
+            continue
+        if token.kind == "redirection":
+            i += 2 if i + 1 < len(tokens) and tokens[i + 1].kind == "word" else 1
+            continue
+        word = token.text
+        if not command_position:
+            i += 1
+        elif (word in _KEEP_COMMAND_POSITION and not token.quoted) or _ASSIGNMENT_RE.match(word):
+            i += 1
+        elif word == "timeout":  # timeout [OPTIONS] DURATION COMMAND
+            i += 1
+            while i < len(tokens) and tokens[i].kind == "word" and tokens[i].text.startswith("-"):
+                i += 2 if tokens[i].text in _TIMEOUT_OPTIONS_WITH_VALUE else 1
+            i += 1
+        elif word in HELPERS:
+            arguments = []
+            i += 1
+            while i < len(tokens) and tokens[i].kind != "op":
+                if tokens[i].kind == "redirection":
+                    i += 2
+                    continue
+                arguments.append(tokens[i])
+                i += 1
+            found.append((word, arguments, token.start))
+            command_position = False
+        else:
+            command_position = False
+            i += 1
+    return found
 
 
 def calls_in_step(
     command: str, first_line: int | None, lines_match: bool = True
 ) -> list[tuple[str, str, str | None, int | None]]:
-    """(api, message ID, wait-all role, line) of each helper call written in a step."""
+    """(api, message ID, wait-all role, line) of each helper call written in a step.
+
+    Read as a shell reads it: a helper name counts only in command position,
+    so quoted text, comments and arguments of other commands are not calls.
+    """
+    scanner = _Scanner(command)
+    scanner.scan(0, len(command))
+    calls = [call for stream in scanner.streams for call in _calls_in_tokens(stream)]
     found = []
-    for match in _CALL_RE.finditer(command):
-        api = "lava-" + match.group(1)
-        message_id = _unquote(match.group(2))
-        third = match.group(3)
-        role = _unquote(third) if api == "lava-wait-all" and third and "=" not in third else None
-        line = first_line + (command.count("\n", 0, match.start()) if lines_match else 0) if first_line else None
+    for api, arguments, start in sorted(calls, key=lambda call: call[2]):
+        if not arguments:
+            continue  # a usage error on the board, not a call
+        message_id = arguments[0].text
+        third = arguments[1].text if len(arguments) > 1 else None
+        role = third if api == "lava-wait-all" and third and "=" not in third else None
+        line = first_line + (command.count("\n", 0, start) if lines_match else 0) if first_line else None
         found.append((api, message_id, role, line))
     return found
 

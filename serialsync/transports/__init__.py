@@ -50,14 +50,16 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._time import Deadline, format_seconds
 from ..errors import TransportError
-from .base import MemoryTransport, Transport
+from .base import ConsoleRefused, MemoryTransport, Transport
 from .command import CommandTransport
 from .simulated import SHELLS, SimulatedBoard
 
@@ -71,6 +73,12 @@ SPEC_HELP = (
 
 DEFAULT_BAUD = 115200
 DEFAULT_REOPEN = 30.0
+
+#: the first pause before a refused console is tried again; it doubles up to RETRY_PAUSE_MOST
+RETRY_PAUSE_FIRST = 0.05
+RETRY_PAUSE_MOST = 1.0
+#: while retrying, seconds a new TCP connection is watched for a console server that closes it at once
+CLOSED_AT_ONCE_WITHIN = 0.2
 
 KINDS = ("serial", "socket", "rfc2217", "cmd", "simulated")
 _LOGIN_RE = re.compile(r"[A-Za-z0-9_.-]{1,32}\Z")
@@ -243,12 +251,50 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return connection.kind, connection.target
 
 
-def open_transport(spec: str, *, workdir: Path, group_text: bytes | None = None) -> Transport:
-    """Open the console a spec names; TransportError naming the spec and why when that fails."""
+def open_transport(
+    spec: str,
+    *,
+    workdir: Path,
+    group_text: bytes | None = None,
+    connect_timeout: float = 0.0,
+    on_retry: Callable[[str], None] | None = None,
+) -> Transport:
+    """Open the console a spec names; TransportError naming the spec and why when that fails.
+
+    A console that is not taking a connection now but may soon (ConsoleRefused:
+    the connection is refused, a console server closes it at once because
+    someone else is connected, a serial device file does not exist yet) is
+    tried again for up to ``connect_timeout`` seconds, with a short growing
+    pause; ``on_retry`` is called before each retry with a sentence saying so,
+    e.g. "socket://127.0.0.1:7001 refused the connection; retrying for up to
+    30 s". When the time is up, ConsoleRefused says in one sentence what
+    happened for how long and what to check. ``connect_timeout=0`` (the
+    default): one attempt. Any other failure is raised at once.
+    """
+    if not 0 <= connect_timeout < math.inf:
+        raise ValueError(f"connect_timeout must be a number of seconds >= 0, not {connect_timeout!r}")
     try:
         connection = parse_connection(spec)
     except ValueError as e:
         raise TransportError(str(e)) from e
+    if connect_timeout == 0:
+        return _open(connection, workdir, group_text, settle=0.0)
+    deadline = Deadline.after(connect_timeout)
+    pause = RETRY_PAUSE_FIRST
+    while True:
+        try:
+            return _open(connection, workdir, group_text, settle=CLOSED_AT_ONCE_WITHIN)
+        except ConsoleRefused as e:
+            if deadline.expired:
+                raise e.after(connect_timeout) from e.__cause__
+            if on_retry is not None:
+                on_retry(f"{spec} {e.verb}; retrying for up to {format_seconds(deadline.remaining)}")
+            threading.Event().wait(min(pause, deadline.remaining))
+            pause = min(pause * 2, RETRY_PAUSE_MOST)
+
+
+def _open(connection: ConnectionSpec, workdir: Path, group_text: bytes | None, *, settle: float) -> Transport:
+    spec = connection.spec
     options = connection.options
     if connection.kind == "simulated":
         return SimulatedBoard(
@@ -273,7 +319,7 @@ def open_transport(spec: str, *, workdir: Path, group_text: bytes | None = None)
             xonxoff=options["xonxoff"],
         )
     if connection.kind == "socket":
-        return SocketTransport(options["host"], options["port"], spec=spec)
+        return SocketTransport(options["host"], options["port"], spec=spec, settle=settle)
     if connection.kind == "rfc2217":
         return Rfc2217Transport(
             options["host"],
@@ -292,6 +338,7 @@ __all__ = [
     "SPEC_HELP",
     "CommandTransport",
     "ConnectionSpec",
+    "ConsoleRefused",
     "MemoryTransport",
     "SimulatedBoard",
     "Transport",

@@ -11,7 +11,34 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 
-from ..errors import TransportClosed, TransportTimeout
+from .._time import format_seconds
+from ..errors import TransportClosed, TransportError, TransportTimeout
+
+
+class ConsoleRefused(TransportError):
+    """A console not taking a connection now that may soon: open_transport tries again for its connect_timeout.
+
+    The connection was refused (the console server is not up yet, a board's
+    TCP console while it power-cycles), the server closed it at once (ser2net
+    with a user already), or a serial device file does not exist (yet). The
+    message is one sentence: the connection, what happened, what to check.
+    """
+
+    def __init__(self, spec: str, *, failure: str, verb: str, hint: str, lead: str = "cannot connect to") -> None:
+        self.spec = spec
+        self.failure = failure  # what happened, for the final sentence: "connection refused"
+        self.verb = verb  # the same for a progress line about spec: "refused the connection"
+        self.hint = hint  # what to check
+        self.lead = lead
+        self.waited = 0.0
+        super().__init__(f"{lead} {spec}: {failure} ({hint})")
+
+    def after(self, waited: float) -> ConsoleRefused:
+        """The same failure, after waited seconds of trying again."""
+        late = ConsoleRefused(self.spec, failure=self.failure, verb=self.verb, hint=self.hint, lead=self.lead)
+        late.waited = waited
+        late.args = (f"{self.lead} {self.spec}: {self.failure} for {format_seconds(waited)} ({self.hint})",)
+        return late
 
 
 class Transport(ABC):
@@ -40,6 +67,11 @@ class Transport(ABC):
         return f"<{type(self).__name__} {self.spec!r}>"
 
 
+def timeout_text(timeout: float | None) -> str:
+    """A read timeout in words, for "nothing read in ..."."""
+    return "no time limit" if timeout is None else format_seconds(timeout)
+
+
 class MemoryTransport(Transport):
     """An in-memory twin for tests: bytes put in rx are read; writes land in tx."""
 
@@ -63,7 +95,7 @@ class MemoryTransport(Transport):
     def read(self, max_bytes: int, timeout: float | None) -> bytes:
         with self._cond:
             if not self._cond.wait_for(lambda: self._rx or self._eof or self._closed, timeout):
-                raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+                raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}")
             if self._closed:
                 raise TransportClosed(f"{self.spec}: closed")
             if not self._rx:

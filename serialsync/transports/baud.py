@@ -20,7 +20,7 @@ import time
 from collections import deque
 
 from ..errors import TransportClosed, TransportTimeout
-from .base import Transport
+from .base import Transport, timeout_text
 
 _NS = 1_000_000_000
 _INNER_READ = 4096  # bytes taken from the inner transport at a time
@@ -94,7 +94,7 @@ class BaudRateTransport(Transport):
                 due = self._time_of(segment.epoch_ns, segment.done + 1)
                 if deadline is not None and due > deadline:
                     self._pause(deadline)
-                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}")
                 self._pause(due)
 
     def _take_inner(self, deadline: int | None, timeout: float | None) -> None:
@@ -112,7 +112,7 @@ class BaudRateTransport(Transport):
         except TransportTimeout:
             if self._rx:
                 return
-            raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s") from None
+            raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}") from None
         if not data:
             self._rx_eof = True
             return

@@ -19,7 +19,7 @@ import pexpect
 
 from .._time import Deadline
 from ..errors import TransportClosed, TransportError, TransportTimeout
-from .base import Transport
+from .base import Transport, timeout_text
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class PtyProcessTransport(Transport):
         if self._closed or self._wake_r in ready:
             raise TransportClosed(f"{self.spec}: closed")
         if not ready:
-            raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+            raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}")
         try:
             data = os.read(fd, max_bytes)
         except OSError as e:

@@ -40,9 +40,9 @@ from typing import Any
 
 import serial  # pyserial (this module's own name does not shadow it: imports are absolute)
 
-from .._time import Deadline
+from .._time import Deadline, format_seconds
 from ..errors import TransportClosed, TransportError, TransportTimeout
-from .base import Transport
+from .base import ConsoleRefused, Transport, timeout_text
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,81 @@ def _check_size(max_bytes: int) -> None:
         raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
 
 
-def _open_pyserial(url: str, spec: str, what: str, settings: dict[str, Any]) -> serial.SerialBase:
-    """A configured, opened pyserial port; TransportError naming spec and why otherwise."""
+def _os_error_in(e: BaseException) -> OSError | None:
+    """The OSError behind an exception (pyserial wraps a failed connect in a SerialException)."""
+    seen: set[int] = set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
+_REFUSED_HINT = "is the console server running, and is no one else connected?"
+
+
+def _refusal(e: BaseException, spec: str, network: bool) -> ConsoleRefused | None:
+    """A failed open that may pass if tried again, as a ConsoleRefused; None for any other failure."""
+    original = _os_error_in(e)
+    code = original.errno if original is not None else getattr(e, "errno", None)
+    if network and code == errno.ECONNREFUSED:
+        return ConsoleRefused(spec, failure="connection refused", verb="refused the connection", hint=_REFUSED_HINT)
+    if network and code in (errno.ECONNRESET, errno.EPIPE):
+        return closed_at_once(spec)
+    if not network and code == errno.ENOENT:
+        return ConsoleRefused(
+            spec,
+            failure="no such device",
+            verb="does not exist",
+            hint="is it plugged in, and is the path right?",
+            lead="cannot open",
+        )
+    return None
+
+
+def closed_at_once(spec: str) -> ConsoleRefused:
+    """A console server that closed a new connection at once, as ser2net does while someone else is connected.
+
+    (What it said, ser2net's "Port already in use", is not quoted: pyserial's
+    open discards whatever arrived before it returns.)
+    """
+    return ConsoleRefused(
+        spec,
+        failure="closed at once by the console server",
+        verb="was closed at once by the console server",
+        hint="is someone else connected to this console?",
+    )
+
+
+def _why(e: BaseException) -> str:
+    """A failed open in words, once (pyserial repeats the port and the errno inside its text)."""
+    if not isinstance(e, serial.SerialException):
+        return _reason(e) if isinstance(e, OSError) else str(e)
+    original = _os_error_in(e)
+    if e.errno and e.strerror:
+        code, message = e.errno, os.strerror(e.errno)
+    elif original is not None:
+        code, message = original.errno, original.strerror or str(original)
+    else:
+        code, message = None, str(e)
+    if "waiting for option 'control'" in message:
+        message += " (a ser2net serving a pty does not answer SET_CONTROL: add ?ign_set_control)"
+    elif "Could not configure port" in message:
+        message += " (not a serial device?)"
+    return _hint(code, message)
+
+
+def _open_pyserial(
+    url: str, spec: str, what: str, settings: dict[str, Any], *, network: bool = False
+) -> serial.SerialBase:
+    """A configured, opened pyserial port.
+
+    ConsoleRefused when the console is not taking connections now (refused,
+    closed at once, no device file yet); TransportError naming spec and why
+    for any other failure.
+    """
     try:
         port = serial.serial_for_url(url, do_not_open=True)
         for name, value in settings.items():
@@ -92,16 +165,11 @@ def _open_pyserial(url: str, spec: str, what: str, settings: dict[str, Any]) -> 
         raise TransportError(f"{spec}: invalid settings for {what}: {e}") from e
     try:
         port.open()
-    except serial.SerialException as e:
-        # pyserial's (errno, text) form repeats the errno inside text: show the text once
-        message = e.strerror if e.errno and e.strerror else str(e)
-        if "waiting for option 'control'" in message:
-            message += " (a ser2net serving a pty does not answer SET_CONTROL: add ?ign_set_control)"
-        elif "Could not configure port" in message:
-            message += " (not a serial device?)"
-        raise TransportError(f"{spec}: cannot open {what}: {_hint(e.errno, message)}") from e
-    except OSError as e:
-        raise TransportError(f"{spec}: cannot open {what}: {_reason(e)}") from e
+    except (serial.SerialException, OSError) as e:
+        refused = _refusal(e, spec, network)
+        if refused is not None:
+            raise refused from e
+        raise TransportError(f"{spec}: cannot open {what}: {_why(e)}") from e
     return port
 
 
@@ -153,7 +221,9 @@ class _FdTransport(Transport):
                     return b""
                 if self._port is None:  # a device gap: wait for it to come back, up to our timeout
                     if deadline.expired:
-                        raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s (the device is gone)")
+                        raise TransportTimeout(
+                            f"{self.spec}: nothing read in {timeout_text(timeout)} (the device is gone)"
+                        )
                     self._changed.wait(_wait(deadline, SLICE))
                     continue
                 fd, generation = self._port.fileno(), self._generation
@@ -164,7 +234,7 @@ class _FdTransport(Transport):
             if not readable:
                 self._idle_check(generation)
                 if deadline.expired:
-                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}")
                 continue
             with self._changed:
                 if generation != self._generation or self._closed:
@@ -314,12 +384,12 @@ class SerialDeviceTransport(_FdTransport):
         when = datetime.now().isoformat(sep=" ", timespec="milliseconds")
         if self.reopen > 0:
             log.warning(
-                "%s: device gone, a marker may have been lost (at %s: %s); trying to reopen %s for up to %gs",
+                "%s: device gone, a marker may have been lost (at %s: %s); trying to reopen %s for up to %s",
                 self.spec,
                 when,
                 why,
                 self.path,
-                self.reopen,
+                format_seconds(self.reopen),
             )
             self._reopener = threading.Thread(target=self._reopen_loop, name=f"reopen {self.path}", daemon=True)
             self._reopener.start()
@@ -350,9 +420,9 @@ class SerialDeviceTransport(_FdTransport):
                     gap = time.monotonic() - self._gone_at
                     self.gaps.append(gap)
                     log.warning(
-                        "%s: device back after a gap of %.2fs; whatever the board printed in it was lost",
+                        "%s: device back after a gap of %s; whatever the board printed in it was lost",
                         self.spec,
-                        gap,
+                        format_seconds(gap),
                     )
                     self._changed.notify_all()
                 return
@@ -379,19 +449,28 @@ class SerialDeviceTransport(_FdTransport):
 
 
 class SocketTransport(_FdTransport):
-    """``socket://HOST:PORT``: a raw TCP console; EOF when the server closes the connection."""
+    """``socket://HOST:PORT``: a raw TCP console; EOF when the server closes the connection.
 
-    def __init__(self, host: str, port: int, *, spec: str) -> None:
+    With ``settle`` > 0 the new connection is watched that long: a console
+    server that closes it at once (ser2net while someone else is connected,
+    after "Port already in use") is a ConsoleRefused, so it can be tried again.
+    """
+
+    def __init__(self, host: str, port: int, *, spec: str, settle: float = 0.0) -> None:
         super().__init__(spec)
         self.host = host
         self.port = port
         where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self._port = _open_pyserial(f"socket://{where}", spec, f"the TCP console {where}", {"timeout": 0})
+        self._port = _open_pyserial(f"socket://{where}", spec, "the TCP console", {"timeout": 0}, network=True)
         try:
             _set_nodelay(self._port.fileno())
         except OSError as e:
             self._release(self._port)
-            raise TransportError(f"{spec}: cannot set TCP_NODELAY on the connection to {where}: {e}") from e
+            raise TransportError(f"{spec}: cannot set TCP_NODELAY on the connection: {e}") from e
+        if settle > 0 and _closed_within(self._port.fileno(), settle):
+            self._release(self._port)
+            self._port = None
+            raise closed_at_once(spec)
 
     def _lost_locked(self, generation: int, why: object) -> None:
         if generation != self._generation or self._eof or self._closed:
@@ -402,6 +481,24 @@ class SocketTransport(_FdTransport):
             log.info("%s: the server closed the connection", self.spec)
         self._eof = True  # keep the port: close() releases it
         self._changed.notify_all()
+
+
+def _closed_within(fd: int, settle: float) -> bool:
+    """Whether the peer closed the connection within settle seconds."""
+    poller = select.poll()
+    hangup = getattr(select, "POLLRDHUP", 0)  # Linux: the peer shut its side down
+    poller.register(fd, hangup or select.POLLIN)
+    if not poller.poll(settle * 1000):
+        return False
+    if hangup:
+        return True
+    sock = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)  # a dup; MSG_PEEK leaves any bytes
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except OSError:
+        return True
+    finally:
+        sock.close()
 
 
 def _set_nodelay(fd: int) -> None:
@@ -444,7 +541,7 @@ class Rfc2217Transport(Transport):
             options.append(f"timeout={negotiation_timeout:g}")
         url = f"rfc2217://{where}" + ("?" + "&".join(options) if options else "")
         self._port = _open_pyserial(
-            url, spec, f"the RFC 2217 console {where}", {"baudrate": baud, "timeout": RFC2217_SLICE}
+            url, spec, "the RFC 2217 console", {"baudrate": baud, "timeout": RFC2217_SLICE}, network=True
         )
         self._closed = False
         self._eof = False
@@ -463,7 +560,7 @@ class Rfc2217Transport(Transport):
                 if waiting:
                     data = port.read(min(waiting, max_bytes))
                 elif deadline.expired:
-                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout}s")
+                    raise TransportTimeout(f"{self.spec}: nothing read in {timeout_text(timeout)}")
                 else:
                     data = port.read(1)  # returns at the first byte, or after RFC2217_SLICE
                     more = port.in_waiting if data else 0

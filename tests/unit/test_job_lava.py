@@ -100,3 +100,50 @@ actions:
         parse_job(text, source="j.yaml")
     job = parse_job(text.replace(", definitons: []", ""), source="j.yaml")
     assert [a.kind for a in job.actions] == ["deploy", "boot", "test"]
+
+
+GROUP = """job_name: typo
+protocols:
+  lava-multinode:
+    roles:
+      server: {count: 1}
+      client: {count: 2}
+actions:
+- boot:
+    role: [server, client]
+- test:
+    role: [client]
+    protocols:
+      lava-multinode:
+      - {request: lava-wait-all, messageID: up, role: server}
+    steps: ["lava-send up"]
+- test:
+    role: server
+    steps: ["lava-send up"]
+"""
+
+
+def test_lava_typo_in_the_multinode_block_is_one_problem_with_a_suggestion():
+    parse_job(GROUP, source="typo.yaml")  # the group as written is fine
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GROUP.replace("  lava-multinode:\n    roles:", "  lava-multinod:\n    roles:"), source="typo.yaml")
+    message = str(info.value)
+    assert "problems" not in message, message
+    assert message == (
+        "typo.yaml:3: protocols.lava-multinod: unknown field (allowed: lava-multinode) (did you mean 'lava-multinode'?)"
+    )
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GROUP.replace("    roles:", "    rolse:"), source="typo.yaml")
+    assert str(info.value) == (
+        "typo.yaml:4: protocols.lava-multinode.rolse: unknown field (allowed: roles, timeout) (did you mean 'roles'?)"
+    )
+
+
+def test_lava_unknown_names_suggest_the_name_meant():
+    with pytest.raises(JobConfigError) as info:
+        text = GROUP.replace("role: [client]", "role: [clinet]").replace("lava-wait-all", "lava-wait-al")
+        parse_job(text, source="t.yaml")
+    message = str(info.value)
+    assert "t.yaml:11: actions[1].test.role: unknown role 'clinet' (the group's roles: client, server)" in message
+    assert "(did you mean 'client'?)" in message
+    assert "expected one of lava-send, lava-sync, lava-wait, lava-wait-all (did you mean 'lava-wait-all'?)" in message

@@ -108,3 +108,43 @@ def test_job_load_failure_patterns_are_checked_regular_expressions():
     job = parse_job(GOOD + "failure_patterns: []\n", source="f.yaml")
     assert job.failure_patterns == ()
     assert "Kernel panic - not syncing" in parse_job(GOOD, source="f.yaml").failure_patterns
+
+
+def test_job_load_unknown_key_suggests_the_key_meant():
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GOOD.replace("character_delay: 5", "charcter_delay: 5"), source="typo.yaml")
+    message = str(info.value)
+    assert message.startswith("typo.yaml:8: devices[1].charcter_delay: unknown field (allowed: ")
+    assert message.endswith(" (did you mean 'character_delay'?)")
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GOOD.replace("devices[1]", "").replace("  job: {minutes: 2}", "  jobb: 1"), source="t.yaml")
+    assert str(info.value).endswith("(did you mean 'job'?)")
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GOOD.replace("colour", "") + "colour: red\n", source="c.yaml")
+    assert "did you mean" not in str(info.value)  # nothing close: no guess
+
+
+def test_job_load_a_misspelt_required_key_is_one_problem():
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GOOD.replace("roles:", "role:"), source="typo.yaml")
+    message = str(info.value)
+    assert "problems" not in message, message
+    assert message.startswith("typo.yaml:9: role: unknown field (allowed: ")
+    assert message.endswith(" (did you mean 'roles'?)")
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [(None, 30.0), ("45", 45.0), ("{minutes: 2}", 120.0), ("{seconds: 1.5}", 1.5), ("0", 0.0)],
+)
+def test_job_load_timeouts_connect_in_the_usual_forms(written, seconds):
+    text = GOOD if written is None else GOOD.replace("  call: 10\n", f"  call: 10\n  connect: {written}\n")
+    assert parse_job(text, source="c.yaml").timeouts.connect == seconds
+
+
+def test_job_load_timeouts_connect_must_be_seconds():
+    with pytest.raises(JobConfigError) as info:
+        parse_job(GOOD.replace("  call: 10\n", "  call: 10\n  connect: -1\n"), source="c.yaml")
+    assert str(info.value) == (
+        "c.yaml:6: timeouts.connect: expected a number of seconds >= 0 (0: no retry), or {seconds|minutes|hours: N}"
+    )

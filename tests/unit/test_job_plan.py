@@ -148,3 +148,61 @@ def test_run_prints_the_plan_findings_before_any_board_is_touched(tmp_path, caps
     assert main(["run", str(job), "-q", "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
     assert f"serialsync: note: {job}:11: lava-send client-up (role client): nobody waits for it" in err
+
+
+# Helper names that are not calls: quoted, in comments, here-documents, arguments of other commands.
+NOT_CALLS = """devices:
+  - {name: srv, role: server}
+  - {name: c1, role: client}
+roles:
+  server:
+    steps:
+      - echo "lava-wait-all returned"
+      - |
+        # lava-sync only-in-a-comment
+        printf '%s\\n' 'lava-wait never-sent' lava-send never-heard
+        echo lava-sync nowhere; echo done # lava-wait not-this
+        cat <<EOF
+        lava-sync in-a-heredoc
+        EOF
+        if lava-wait client-up; then timeout -s KILL 30 lava-sync both; fi
+        answer=$(lava-wait-all "client-up" client) || exit 1
+        for i in 1 2 3; do lava-sync "round-$i" || exit 1; done
+  client:
+    steps:
+      - lava-send client-up 2>&1 >/dev/null && ! lava-sync both
+      - |
+        for i in 1 2 3; do
+          lava-sync "round-$i" || exit 1
+        done
+"""
+
+
+def test_plan_takes_only_helpers_in_command_position_as_calls(tmp_path, capsys):
+    plan = sync_plan(parse_job(NOT_CALLS, source="plan.yaml"))
+    assert [(c.api, c.message_id, c.wait_role, c.line) for c in plan.calls["server"]] == [
+        ("lava-wait", "client-up", None, 15),
+        ("lava-sync", "both", None, 15),
+        ("lava-wait-all", "client-up", "client", 16),
+        ("lava-sync", "round-$i", None, 17),
+    ]
+    assert [(c.api, c.message_id, c.line) for c in plan.calls["client"]] == [
+        ("lava-send", "client-up", 20),
+        ("lava-sync", "both", 20),
+        ("lava-sync", "round-$i", 23),
+    ]
+    assert plan.problems == []
+    path = tmp_path / "echo.yaml"
+    path.write_text(NOT_CALLS)
+    assert main(["check", str(path)]) == 0
+    assert "returned" not in capsys.readouterr().out
+
+
+def test_check_passes_a_step_that_echoes_a_helper_name(tmp_path):
+    path = tmp_path / "echo.yaml"
+    path.write_text(
+        "devices:\n  - {name: a, role: one}\nroles:\n  one:\n    steps:\n"
+        '      - echo "lava-wait-all returned"\n'
+        "      - echo lava-wait nobody-sends-this  # lava-sync never\n"
+    )
+    assert main(["check", str(path)]) == 0

@@ -3,12 +3,60 @@ every tier must run there, whatever a developer machine lacks."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 REQUIRE_ALL = os.environ.get("SERIALSYNC_REQUIRE_ALL") == "1"
+
+
+JUNIT_SCHEMA = Path(__file__).parent / "junit" / "junit-10.xsd"  # Jenkins xUnit's, as CI servers read it
+
+
+@functools.cache
+def junit_schema():
+    """junit-10.xsd, loaded once a session."""
+    import xmlschema  # the test extra: pip install -e '.[test]'
+
+    return xmlschema.XMLSchema(JUNIT_SCHEMA)
+
+
+def junit_problems(path: Path) -> list[str]:
+    """Why *path* is not a results.xml a CI server can read: not well-formed, or not valid; [] if it is."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        ET.parse(path)
+    except ET.ParseError as e:
+        return [f"not well-formed XML: {e}"]
+    return [f"{error.path}: {error.reason}" for error in junit_schema().iter_errors(str(path))]
+
+
+@pytest.fixture
+def junit_validate():
+    """The check every results.xml gets: junit_problems(path) -> [] or what is wrong."""
+    return junit_problems
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Every results.xml a test leaves under its tmp_path is valid JUnit, or the test fails.
+
+    Only a test that used tmp_path (itself or through a fixture) is looked at,
+    and only once its own body passed: the check is a walk of that one
+    directory, and a schema loaded once.
+    """
+    result = yield
+    tmp_path = getattr(item, "funcargs", {}).get("tmp_path")
+    if isinstance(tmp_path, Path):
+        for path in sorted(tmp_path.rglob("results.xml")):
+            if problems := junit_problems(path):
+                listed = "\n  ".join(problems[:10])
+                pytest.fail(f"{path} is not valid for {JUNIT_SCHEMA.name}:\n  {listed}", pytrace=False)
+    return result
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,16 +1,25 @@
-"""What a run leaves behind besides results.json: JUnit XML and timestamped console logs."""
+"""What a run leaves behind besides results.json: JUnit XML and timestamped console logs.
+
+results.xml is written with the standard library's ElementTree, hardened
+here, rather than with a JUnit library from PyPI: junit-xml and junitparser
+would add a dependency yet leave the board's ANSI escapes to us (and, at most,
+drop the characters XML forbids), while a few lines below clean every string
+and shape the file as Jenkins' xUnit schema (junit-10.xsd) wants.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .run import JobResult
+    from .run import DeviceResult, JobResult
 
 
 LAST_LINE_BYTES = 200
@@ -37,58 +46,182 @@ def call_case_name(api: str, message_id: str | None) -> str:
     return f"multinode-{api}" + (f"-{message_id}" if message_id else "")
 
 
-def write_junit(result: JobResult, path: Path) -> None:
-    """One <testsuite> per device: its steps, then its multinode calls, as test cases."""
-    suites = ET.Element("testsuites", name=result.job, time=f"{result.duration:.3f}")
-    for device in result.devices:
-        cases: list[ET.Element] = []
-        for step in device.steps:
-            case = ET.Element(
-                "testcase",
-                classname=f"{result.job}.{device.name}",
-                name=step.name or f"step-{step.index}",
-                time=f"{step.duration:.3f}",
-            )
-            if step.result != "pass":
-                failure = ET.SubElement(case, "failure", message=step.reason)
-                failure.text = step.command
-                if step.output_tail:
-                    ET.SubElement(case, "system-out").text = step.output_tail
-            cases.append(case)
-        for call in device.calls:
-            case = ET.Element(
-                "testcase",
-                classname=f"{result.job}.{device.name}",
-                name=call_case_name(call["api"], call["message_id"]),
-                time=f"{call['waited']:.3f}",
-            )
-            if not call["ok"]:
-                ET.SubElement(case, "failure", message=call["reason"])
-            cases.append(case)
-        for reported in device.test_cases:  # lava-test-case on the board
-            case = ET.Element("testcase", classname=f"{result.job}.{device.name}", name=reported["name"])
-            if reported["result"] == "fail":
-                ET.SubElement(case, "failure", message="lava-test-case reported fail")
-            elif reported["result"] in ("skip", "unknown"):
-                ET.SubElement(case, "skipped", message=f"lava-test-case reported {reported['result']}")
-            if reported["measurement"] is not None:
-                value = f"{reported['measurement']} {reported['units'] or ''}".strip()
-                ET.SubElement(case, "properties").append(ET.Element("property", name="measurement", value=value))
-            cases.append(case)
-        if device.result != "pass" and not any(c.find("failure") is not None for c in cases):
-            # A device that failed before any step (no console, no shell) still shows why.
-            case = ET.Element("testcase", classname=f"{result.job}.{device.name}", name="job")
-            ET.SubElement(case, "failure", message=device.reason)
-            cases.append(case)
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=device.name,
-            tests=str(len(cases)),
-            failures=str(sum(c.find("failure") is not None for c in cases)),
-            time=f"{device.duration:.3f}",
+# Terminal escapes, as text: CSI (colours, cursor moves), OSC (a title: up to BEL
+# or ST, or to the line's end when cut off), and the two-character ones.
+_TEXT_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# What a terminal does not show: C0 controls but tab, newline and CR; DEL; a lone ESC left over.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What XML 1.0 cannot hold at all that is left: lone surrogates, U+FFFE, U+FFFF.
+_NOT_XML = re.compile(r"[\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: str | None) -> str:
+    """*text* as a board printed it, made fit for any XML 1.0 document and a reader's eyes.
+
+    Escape sequences and invisible controls go; what XML cannot hold and is
+    not a control (a lone surrogate, U+FFFE, U+FFFF) becomes U+FFFD, as an
+    undecodable byte already is; line ends become LF.
+    """
+    if not text:
+        return ""
+    text = _TEXT_ESCAPES.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _INVISIBLE.sub("", text)
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _name(text: str | None) -> str:
+    """A name (a case's, a suite's) as xml_text, on one line: each run of whitespace one space."""
+    return " ".join(xml_text(text).split())
+
+
+def _seconds(value: float | None) -> str:
+    """A duration as JUnit's time attribute: plain decimal seconds, never negative."""
+    if value is None or not math.isfinite(value) or value < 0:
+        return "0.000"
+    return f"{value:.3f}"
+
+
+def _timestamp(*iso: str) -> str:
+    """The first known of *iso* (ISO 8601 with offset) as JUnit's timestamp: UTC, no offset, seconds.
+
+    That is the form Ant's JUnit schema requires and Gradle writes; with no
+    time known, the time of writing.
+    """
+    for value in iso:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _element(tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    element = ET.Element(tag, {key: xml_text(value) for key, value in attributes.items()})
+    if text:
+        element.text = xml_text(text)
+    return element
+
+
+def _unique_names(cases: Iterable[ET.Element]) -> None:
+    """A name repeated in a suite gets " #2", " #3", ... in order of appearance: each case is its own."""
+    seen: set[str] = set()
+    repeats: dict[str, int] = {}
+    for case in cases:
+        name = case.get("name", "")
+        unique = name
+        while unique in seen:
+            repeats[name] = repeats.get(name, 1) + 1
+            unique = f"{name} #{repeats[name]}"
+        seen.add(unique)
+        case.set("name", unique)
+
+
+def _device_cases(result: JobResult, device: DeviceResult) -> list[ET.Element]:
+    classname = _name(f"{result.job}.{device.name}")
+    cases: list[ET.Element] = []
+    for step in device.steps:
+        case = _element(
+            "testcase",
+            name=_name(step.name) or f"step-{step.index}",
+            classname=classname,
+            time=_seconds(step.duration),
         )
+        if step.result == "skip":
+            case.append(_element("skipped", message=step.reason or "not run"))
+        elif step.result != "pass":
+            case.append(_element("failure", step.command, message=step.reason or "failed"))
+        if output := xml_text(step.output_tail):
+            case.append(_element("system-out", output))
+        cases.append(case)
+    for call in device.calls:
+        case = _element(
+            "testcase",
+            name=_name(call_case_name(call["api"], call["message_id"])),
+            classname=classname,
+            time=_seconds(call.get("waited")),
+        )
+        if not call["ok"]:
+            case.append(_element("failure", message=call.get("reason") or "the call failed"))
+        cases.append(case)
+    for reported in device.test_cases:  # lava-test-case on the board
+        start, end = reported.get("start"), reported.get("end")
+        took = end - start if isinstance(start, int | float) and isinstance(end, int | float) else None
+        case = _element("testcase", name=_name(reported["name"]), classname=classname, time=_seconds(took))
+        if reported["result"] == "fail":
+            case.append(_element("failure", message="lava-test-case reported fail"))
+        elif reported["result"] in ("skip", "unknown"):
+            case.append(_element("skipped", message=f"lava-test-case reported {reported['result']}"))
+        if reported.get("measurement") is not None:
+            # junit-10.xsd has no properties in a testcase: the measurement is its output.
+            value = f"{reported['measurement']} {reported.get('units') or ''}".strip()
+            case.append(_element("system-out", f"measurement: {value}\n"))
+        cases.append(case)
+    if device.result != "pass" and not any(c.find("failure") is not None for c in cases):
+        # A device that failed before any step (no console, no shell), or was interrupted, still shows why.
+        why = device.reason or (f"interrupted: {result.interrupted}" if result.interrupted else device.result)
+        case = _element("testcase", name="job", classname=classname, time=_seconds(device.duration))
+        case.append(_element("failure", message=why))
+        cases.append(case)
+    _unique_names(cases)
+    return cases
+
+
+def _properties(result: JobResult, device: DeviceResult) -> ET.Element:
+    known = {
+        "role": device.role,
+        "connection": device.connection,
+        "result": device.result,
+        "reason": device.reason,
+        "started_at": device.started_at,
+        "ended_at": device.ended_at,
+        "console_log": device.console_log,
+        "interrupted": result.interrupted,
+    }
+    properties = ET.Element("properties")
+    for name, value in known.items():
+        if value:
+            properties.append(_element("property", name=name, value=value))
+    return properties
+
+
+def write_junit(result: JobResult, path: Path) -> None:
+    """One <testsuite> per device: its steps, its multinode calls, then lava-test-case's cases.
+
+    Whatever the boards printed, the file is well-formed XML and valid for
+    Jenkins' xUnit schema (junit-10.xsd): every string is cleaned (xml_text),
+    no two cases of a suite share a name, and a suite's children come in the
+    order Ant's schema wants (properties, testcases).
+    """
+    hostname = xml_text(result.hostname) or "localhost"
+    suites = _element("testsuites", name=_name(result.job), time=_seconds(result.duration))
+    totals = dict.fromkeys(("tests", "failures", "errors"), 0)
+    for device in result.devices:
+        cases = _device_cases(result, device)
+        counts = {
+            "tests": len(cases),
+            "failures": sum(c.find("failure") is not None for c in cases),
+            "errors": sum(c.find("error") is not None for c in cases),
+            "skipped": sum(c.find("skipped") is not None for c in cases),
+        }
+        for key in totals:
+            totals[key] += counts[key]
+        suite = _element(
+            "testsuite",
+            name=_name(device.name),
+            **{key: str(value) for key, value in counts.items()},
+            time=_seconds(device.duration),
+            timestamp=_timestamp(device.started_at, result.started_at),
+            hostname=hostname,
+        )
+        suite.append(_properties(result, device))
         suite.extend(cases)
+        suites.append(suite)
+    for key, value in totals.items():
+        suites.set(key, str(value))
     ET.indent(suites)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 

@@ -40,6 +40,8 @@ def test_results_as_junit_with_steps_and_multinode_calls(tmp_path):
     srv = {c.get("name"): c for c in suites["srv"].iter("testcase")}
     assert list(srv) == ["step-1", "step-2", "step-3", "multinode-lava-send-hello", "multinode-lava-sync-round"]
     assert srv["step-1"].find("failure") is None
+    # Every step's own output is its system-out, a passing step's too.
+    assert "SEND hello" in srv["step-1"].find("system-out").text
     failure = srv["step-3"].find("failure")
     assert failure is not None and failure.get("message") == "exit status 1"
     assert "out-of-srv" in srv["step-3"].find("system-out").text
@@ -67,3 +69,56 @@ def test_console_logs_raw_and_timestamped(tmp_path):
     unstamped = b"".join(re.sub(rb"^\[ *\d+\.\d{3}\] ", b"", line) for line in stamped.splitlines(keepends=True))
     assert unstamped.rstrip(b"\n") == raw.rstrip(b"\n")
     assert b"out-of-srv" in raw
+
+
+# A board's colours, a bell and bytes that are not UTF-8, in the output of a failing step;
+# a call made twice in a loop; a step after `exit`, which ends the definition, never runs.
+HOSTILE = r"""
+name: hostile
+timeouts: {call: 5}
+devices:
+  - {name: board, role: solo}
+roles:
+  solo:
+    steps:
+      - echo clean
+      - for i in 1 2; do lava-sync twice; done
+      - printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false
+      - exit 3
+      - echo never-run
+"""
+
+
+def test_results_xml_is_valid_junit_whatever_the_board_printed(tmp_path, junit_validate):
+    result = run_job(parse_job(HOSTILE, source="hostile.yaml"), tmp_path)
+    assert not result.passed
+    raw = (tmp_path / "board.console.log").read_bytes()
+    assert b"\x1b[1;31mFAILED\x1b[0m bell\x07 \xff\xfe" in raw  # the board printed exactly these bytes
+    path = tmp_path / "results.xml"
+    root = ET.parse(path).getroot()
+    assert junit_validate(path) == []
+    (suite,) = root.iter("testsuite")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert list(cases) == [
+        "step-1",
+        "step-2",
+        "step-3",
+        "step-4",
+        "step-5",
+        "multinode-lava-sync-twice",
+        "multinode-lava-sync-twice #2",
+    ]
+    assert cases["step-1"].find("system-out").text.strip() == "clean"
+    failed = cases["step-3"]
+    assert failed.find("failure").get("message") == "exit status 1"
+    assert failed.find("failure").text == r"printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false"
+    assert failed.find("system-out").text == "FAILED bell \ufffd\ufffd\n"
+    assert cases["step-4"].find("failure").get("message").startswith("exit status 3")
+    skipped = cases["step-5"].find("skipped")
+    assert skipped is not None and "ended the definition with exit status 3" in skipped.get("message")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "7",
+        "2",
+        "1",
+        "0",
+    )

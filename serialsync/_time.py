@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -61,6 +62,7 @@ class Deadline:
     def __repr__(self) -> str:
         return f"Deadline(timeout={self.timeout}, remaining={self.remaining:.3f})"
 
+
 def format_seconds(seconds: float) -> str:
     """A duration as a person reads it: ``0.25 s``, ``1.5 s``, ``30 s``, ``2 min``, ``1.5 h``.
 
@@ -89,3 +91,35 @@ def format_seconds(seconds: float) -> str:
         return short(seconds / 60, "min")
     return short(seconds / 3600, "h")
 
+
+class RunClock:
+    """When a run started, on both clocks: monotonic for order and durations, wall for reports.
+
+    Wall times are derived from the monotonic offset, so a clock step (NTP)
+    during a run cannot reorder what happened.
+    """
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self.start = clock.monotonic()
+        self.wall_start = datetime.now().astimezone()
+
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def offset(self, at: float) -> float:
+        """Seconds from the run's start to the monotonic instant ``at``."""
+        return at - self.start
+
+    def iso(self, at: float) -> str:
+        """The monotonic instant ``at`` as ISO 8601 with the local offset."""
+        return (self.wall_start + timedelta(seconds=at - self.start)).isoformat(timespec="milliseconds")
+
+    def span(self, started: float, ended: float) -> dict[str, str | float]:
+        """The fields results.json gives everything that took time."""
+        return {
+            "started_at": self.iso(started),
+            "ended_at": self.iso(ended),
+            "start": round(self.offset(started), 3),
+            "end": round(self.offset(ended), 3),
+        }

@@ -35,6 +35,10 @@ class TypingFailed(TransportError):
     """Something a session typed never reached the board intact; waiting for its effect is pointless."""
 
 
+class BoardNotReady(TransportError):
+    """The board's shell never answered: the message says which timeout ran out and what was read."""
+
+
 class TransportClosed(TransportError):
     """The connection is closed: by the other end, or used after close()."""
 

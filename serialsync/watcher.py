@@ -75,6 +75,7 @@ class CallRecord:
     reason: str
     waited: float  # seconds between the request and the reply
     role: str | None = None
+    finished: float = 0.0  # when the reply was decided, on the watcher's monotonic clock
 
 
 def _backoff(first: float, attempt: int) -> float:
@@ -283,6 +284,7 @@ class Watcher:
             reason=reply.reason if isinstance(reply, Nack) else "",
             waited=self._clock.monotonic() - started,
             role=getattr(request, "role", None),
+            finished=self._clock.monotonic(),
         )
         if isinstance(reply, Nack):
             log.warning("%s: %s %s: nack: %s", self.device, record.api, record.message_id or "", reply.reason)

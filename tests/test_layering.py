@@ -23,6 +23,7 @@ ALLOWED = {
     "replay": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
+    "__main__": {"cli"},
     "cli": {
         "__init__",
         "errors",

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import re
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pexpect
 
-from .._time import Deadline
+from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
-from ..errors import TypingFailed
+from ..errors import BoardNotReady, TypingFailed
 from .model import Device, Job, Login
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
-OUTPUT_TAIL = 2000  # bytes of a failed step's output kept in the results
+OUTPUT_TAIL = 4000  # bytes of a step's output kept in the results
 
 Warn = Callable[[str], None]
 
@@ -31,20 +30,41 @@ Warn = Callable[[str], None]
 class StepResult:
     index: int
     command: str
-    result: str  # "pass" | "fail"
+    result: str  # "pass" | "fail" | "skip" (never ran)
     exit_status: int | None
     duration: float
     reason: str = ""
-    output_tail: str = ""
-    name: str = ""  # the test case: step-N, or DEFINITION-step-N
+    output_tail: str = ""  # the step's own output (its last OUTPUT_TAIL bytes), not what was typed
+    name: str = ""  # the test case's name
+    started_at: str = ""  # wall clock, ISO 8601; "" for a step that never ran
+    ended_at: str = ""
+    start: float | None = None  # seconds since the job started
+    end: float | None = None
 
 
-def wait_ready(session: ConsoleSession, timeout: float) -> None:
+def skipped(index: int, command: str, name: str, reason: str) -> StepResult:
+    return StepResult(index, command, "skip", None, 0.0, reason, name=name)
+
+
+def _status_words(status: int) -> str:
+    if status > 128:
+        return f"exit status {status} (killed by signal {status - 128})"
+    return f"exit status {status}"
+
+
+def wait_ready(
+    session: ConsoleSession,
+    timeout: float,
+    *,
+    timeout_name: str = "the wait for the shell",
+    stop: Callable[[], str | None] | None = None,
+) -> None:
     """Until the board's shell answers.
 
     A booting board may lose or delay what is typed, so the probe is repeated;
     once one answers, a last probe makes sure every earlier one queued in the
-    tty has run, so none is left to be read by a helper later.
+    tty has run, so none is left to be read by a helper later. ``stop`` is
+    asked between probes: a reason ends the wait (the run was interrupted).
     """
     deadline = Deadline.after(timeout)
     probe = 0
@@ -56,11 +76,29 @@ def wait_ready(session: ConsoleSession, timeout: float) -> None:
             session.expect(rb"__SSREADY\d+__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
             break
         except (pexpect.TIMEOUT, TypingFailed):  # a booting board may echo nothing yet
+            if stop is not None and (why := stop()) is not None:
+                raise BoardNotReady(f"stopped waiting for the shell: {why}") from None
             if deadline.expired:
-                raise
+                raise BoardNotReady(_no_shell(session, timeout, timeout_name)) from None
     if probe > 1:
         session.sendline("echo __SS''READY0__")
         session.expect(rb"__SSREADY0__", timeout=max(1.0, deadline.remaining))
+
+
+def _no_shell(session: ConsoleSession, timeout: float, timeout_name: str) -> str:
+    """Why a board's shell is taken to be absent, and what to look at."""
+    before = session.before if isinstance(session.before, bytes) else b""
+    seen = _ESCAPES.sub(b"", before[-4096:] or bytes(session.buffer))
+    lines = [line.strip() for line in seen.decode("utf-8", "replace").splitlines() if line.strip()]
+    last = f"the last line it printed was {lines[-1][-120:]!r}" if lines else "nothing was read from it"
+    return (
+        f"the board's shell did not answer within {timeout_name} ({format_seconds(timeout)}); {last}. "
+        "Check that the board is powered and booted to a shell, the baud rate, a login prompt "
+        "(boot: auto_login), and the connection spec"
+    )
+
+
+_ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def run_command(session: ConsoleSession, command: str, timeout: float) -> tuple[int, str]:
@@ -101,6 +139,171 @@ def failure_pattern(job: Job) -> re.Pattern[bytes] | None:
     return re.compile(b"|".join(b"(?:%s)" % p.encode() for p in job.failure_patterns), re.MULTILINE)
 
 
+def _marker(kind: str, index: int, status: bool = True) -> str:
+    # Split quotes: the echo of the typed text can never match the printed marker.
+    if status:
+        return f"printf '__SS%s_%d:%d__\\n' {kind} {index} \"$?\""
+    return f"printf '__SS%s_%d__\\n' {kind} {index}"
+
+
+class DefinitionRun:
+    """The steps of one definition, run on the board as LAVA runs them: lines of one script.
+
+    They are typed as one subshell, so ``cd`` and variables of a step hold for
+    the next, and ``exit N`` ends the definition, never the login shell. Each
+    step prints its exit status; before each later step the subshell waits for
+    the host's go-ahead (a line it reads), so the host still decides whether a
+    next step runs at all: ^C instead ends the subshell there.
+    """
+
+    def __init__(
+        self,
+        session: ConsoleSession,
+        first_index: int,
+        steps: Sequence[tuple[str, str]],  # (command, test case name)
+        failure: re.Pattern[bytes] | None = None,
+        clock: RunClock | None = None,
+    ) -> None:
+        self.session = session
+        self.first = first_index
+        self.steps = list(steps)
+        self.failure = failure
+        self.clock = clock or RunClock()
+        self.ended: str | None = None  # why the subshell is over (or the console unusable), once it is
+        self.exit_status: int | None = None  # the subshell's, once its end was seen
+        self.console_known = True  # False after a timeout, a failed board, a closed console
+        self._next = 0  # the step whose end is awaited next
+        self._stopped = False
+        lines = [f"( {_marker('GO', first_index, status=False)}"]
+        for offset, (command, _) in enumerate(self.steps):
+            if offset:
+                lines.append("read -r __serialsync_go || exit 130")
+            lines += ["{", command, "}", _marker("RC", first_index + offset)]
+        lines.append(f"); {_marker('END', first_index)}")
+        self.typed = "\n".join(lines)
+        self._rc = re.compile(rb"__SSRC_(\d+):(\d+)__")
+        self._end = re.compile(rb"__SSEND_%d:(\d+)__" % first_index)
+        self._go = re.compile(rb"__SSGO_%d__" % first_index)
+
+    def start(self) -> None:
+        self.session.sendline(self.typed)
+
+    def go(self) -> None:
+        """Let the next step run."""
+        self.session.sendline("")
+
+    def stop(self) -> None:
+        """Interrupt what runs (or the wait before the next step): the subshell ends.
+
+        An interactive shell drops the rest of a command line whose job was
+        killed by SIGINT, so no end line follows: the shell is at its prompt.
+        """
+        self.session.send(b"\x03")
+        self._stopped = True
+
+    def wait_step(
+        self, timeout: float, expelled: Callable[[], str | None] | None = None
+    ) -> StepResult:
+        """Until the current step ends; its result. Sets ``ended`` when nothing more will run."""
+        index = self.first + self._next
+        command, name = self.steps[self._next]
+        self._next += 1
+        started = self.clock.now()
+        deadline = Deadline.after(timeout)
+        session = self.session
+        patterns = [self._rc, self._end, self._go] + ([self.failure] if self.failure else [])
+
+        def result(kind: str, reason: str, tail: bytes, status: int | None = None) -> StepResult:
+            ended = self.clock.now()
+            text = _step_output(tail)
+            return StepResult(
+                index, command, kind, status, ended - started, reason, text, name, **self.clock.span(started, ended)
+            )
+
+        try:
+            while True:
+                # Wake now and then to see whether another device's failure ended
+                # the group: a step that makes no call would not notice otherwise.
+                wait = deadline.remaining if expelled is None else min(GROUP_CHECK_INTERVAL, deadline.remaining)
+                try:
+                    which = session.expect(patterns, timeout=max(wait, 0.0))
+                except pexpect.TIMEOUT:
+                    why = expelled() if expelled is not None else None
+                    if why is not None:
+                        self.stop()
+                        self.ended = why
+                        return result("fail", f"stopped: {why}", bytes(session.buffer))
+                    if deadline.expired:
+                        raise
+                    continue
+                if which == 2:
+                    continue  # the subshell began: what follows is the first step's own output
+                if which == 3:
+                    if _echo_of(self.typed, bytes(session.before), bytes(session.after)):
+                        continue  # the step's own text echoed back (`grep "Kernel panic" ...`)
+                    # The board panicked or rebooted: it is gone, whatever the step does next.
+                    line = bytes(session.after)
+                    self.ended = "the board failed"
+                    self.console_known = False
+                    reason = f"board failed: {line.decode('utf-8', 'replace')!r}"
+                    return result("fail", reason, bytes(session.before) + line)
+                if which == 0 and int(session.match.group(1)) != index:
+                    continue  # an earlier definition's late line, or the board printing one
+                break
+        except pexpect.TIMEOUT:
+            tail = bytes(session.buffer)
+            self.stop()
+            self.ended = "a step timed out"
+            self.console_known = False
+            return result("fail", f"timed out after {format_seconds(timeout)}", tail)
+        except pexpect.EOF:
+            self.ended = "the console closed"
+            self.console_known = False
+            return result("fail", "console closed", bytes(session.before))
+        except TypingFailed as e:
+            self.ended = "the definition could not be typed"
+            self.console_known = False
+            return result("fail", str(e), bytes(session.buffer))
+        status = int(session.match.group(2 if which == 0 else 1))
+        output = bytes(session.before)
+        if which == 1:
+            # The subshell ended inside this step: `exit N`, or a text the shell could not parse.
+            self.ended = f"{name} ended the definition with exit status {status}"
+            self.exit_status = status
+            if status == 0:
+                return result("pass", "", output, 0)
+            return result("fail", f"{_status_words(status)} (exit ended the definition)", output, status)
+        if status == 0:
+            return result("pass", "", output, 0)
+        return result("fail", _status_words(status), output, status)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """After the last step (or a stop): wait for the subshell's end, so the shell is at its prompt."""
+        if not self.console_known or self.exit_status is not None or self._stopped:
+            return
+        try:
+            self.session.expect([self._end], timeout=timeout)
+            self.exit_status = int(self.session.match.group(1))
+        except (pexpect.TIMEOUT, pexpect.EOF, TypingFailed):
+            self.console_known = False
+
+    def not_run(self, reason: str) -> list[StepResult]:
+        """The steps that never ran, as skipped results."""
+        left = [
+            skipped(self.first + offset, command, name, reason)
+            for offset, (command, name) in enumerate(self.steps)
+            if offset >= self._next
+        ]
+        self._next = len(self.steps)
+        return left
+
+
+def _step_output(tail: bytes) -> str:
+    """What a step printed, as text: the end of the previous line and the go-ahead's echo dropped."""
+    text = bytes(tail[-OUTPUT_TAIL:]).lstrip(b"\r\n")
+    return text.decode("utf-8", "replace")
+
+
 def run_step(
     session: ConsoleSession,
     index: int,
@@ -110,53 +313,12 @@ def run_step(
     expelled: Callable[[], str | None] | None = None,
     name: str = "",
 ) -> StepResult:
-    """Type one step and wait for its exit status, a failure pattern, or the group's end."""
-    # A { } group is read whole before it runs, so nothing typed after it is
-    # left in the tty for a helper in the step to swallow.
-    typed = f"{{\n{command}\n}}; printf '__SS%s_%d:%d__\\n' RC {index} \"$?\""
-    session.sendline(typed)
-    pattern = re.compile(rb"__SSRC_%d:(\d+)__" % index)
-    started = time.monotonic()
-    deadline = Deadline.after(timeout)
-    patterns = [pattern] + ([failure] if failure else [])
-
-    def failed(reason: str, tail: bytes, status: int | None = None) -> StepResult:
-        text = bytes(tail[-OUTPUT_TAIL:]).decode("utf-8", "replace")
-        return StepResult(index, command, "fail", status, time.monotonic() - started, reason, text, name)
-
-    try:
-        while True:
-            # Wake now and then to see whether another device's failure ended
-            # the group: a step that makes no call would not notice otherwise.
-            wait = deadline.remaining if expelled is None else min(GROUP_CHECK_INTERVAL, deadline.remaining)
-            try:
-                which = session.expect(patterns, timeout=max(wait, 0.0))
-                if which == 1 and _echo_of(typed, bytes(session.before), bytes(session.after)):
-                    continue  # the step's own text echoed back (`grep "Kernel panic" ...`), not the board failing
-                break
-            except pexpect.TIMEOUT:
-                why = expelled() if expelled is not None else None
-                if why is not None:
-                    session.send(b"\x03")  # interrupt what still runs
-                    return failed(f"stopped: {why}", session.buffer)
-                if deadline.expired:
-                    raise
-        if which == 1:
-            # The board panicked or rebooted: it is gone, whatever the step does next.
-            line = bytes(session.after)
-            return failed(f"board failed: {line.decode('utf-8', 'replace')!r}", bytes(session.before) + line)
-    except pexpect.TIMEOUT:
-        tail = bytes(session.buffer)
-        session.send(b"\x03")  # interrupt what still runs
-        return failed(f"timed out after {timeout:.0f}s", tail)
-    except pexpect.EOF:
-        return failed("console closed", session.before)
-    except TypingFailed as e:
-        return failed(str(e), session.buffer)
-    status = int(session.match.group(1))
-    if status == 0:
-        return StepResult(index, command, "pass", 0, time.monotonic() - started, name=name)
-    return failed(f"exit status {status}", session.before, status)
+    """One step as a definition of its own: type it, wait for its exit status."""
+    run = DefinitionRun(session, index, [(command, name)], failure)
+    run.start()
+    result = run.wait_step(timeout, expelled)
+    run.finish()
+    return result
 
 
 CONSOLE_WATCH_SLICE = 0.1  # seconds: how soon the end of a host-side call stops the console watch

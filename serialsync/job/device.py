@@ -14,31 +14,32 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pexpect
 
-from .._time import Deadline
+from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..coordinator import Coordinator
-from ..errors import CoordinatorError, SerialsyncError
+from ..errors import BoardNotReady, CoordinatorError, SerialsyncError
 from ..install import DEFAULT_DIR, install_helpers
 from ..watcher import CallRecord
 from .board import (
     OUTPUT_TAIL,
+    DefinitionRun,
     StepResult,
     failure_pattern,
     log_in,
     prepare_console,
     run_command,
-    run_step,
     shell_assignment,
+    skipped,
     wait_prompt,
     wait_ready,
     watch_console,
 )
-from .model import Action, Device, Job, Request, variable_in
+from .model import Action, Device, Job, Request, Step, variable_in
 
 Event = Callable[[str], None]
 
@@ -59,6 +60,8 @@ class DeviceRun:
         event: Event,
         record: Callable[[CallRecord], None],
         started: Callable[[str, str, str | None], None] = lambda api, message_id, role: None,
+        clock: RunClock | None = None,
+        interrupted: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.job = job
         self.device = device
@@ -68,6 +71,8 @@ class DeviceRun:
         self.event = event
         self.record = record
         self.started = started
+        self.clock = clock or RunClock()
+        self.interrupted = interrupted
         self.steps: list[StepResult] = []
         self.reason = ""
         self.variables: dict[str, bytes] = {}
@@ -75,25 +80,50 @@ class DeviceRun:
         self._ready = False
         self._failure = failure_pattern(job)
         self._typed = 0  # steps typed so far: each one's end marker is numbered
+        self._ran: list[Step] = []  # steps with a result (run or skipped)
 
     # --- the whole run -----------------------------------------------------------------
     def run(self) -> None:
-        """Every action of the device, in order; sets ``reason`` when something failed."""
-        for action in self.job.actions_of(self.device):
+        """Every action of the device, in order; sets ``reason`` when something failed.
+
+        The steps of actions it never reached are reported as skipped, so a
+        run's test count does not depend on where it stopped.
+        """
+        actions = self.job.actions_of(self.device)
+        done = 0
+        for action in actions:
             if (why := self.expelled()) is not None:
-                self.reason = f"stopped before {action.kind} {action.name!r}: {why}"
+                self.reason = self.reason or f"stopped before {action.kind} {action.name!r}: {why}"
                 break
             self.event(f"{action.kind} {action.name!r}" if action.name else action.kind)
+            done += 1
             if not self._requests(action):
+                self._skip_rest(action)
                 break
             keep_going = {"boot": self._boot, "test": self._test, "command": self._command}.get(
                 action.kind, lambda _action: True
             )(action)
             if not keep_going:
+                self._skip_rest(action)
                 break
         why = self.expelled()
         if why is not None and why not in self.reason:
             self.reason = f"{self.reason or 'stopped'}: {why}"
+        for action in actions[done:]:
+            self._skip_rest(action)
+
+    def _skip_rest(self, action: Action) -> None:
+        """The action's steps that have no result yet: skipped, saying why."""
+        seen = {id(step) for step in self._ran}
+        why = self.reason or self.expelled() or "the device stopped"
+        for step in action.steps:
+            if id(step) not in seen:
+                self._typed += 1
+                self.steps.append(skipped(self._typed, step.command, step.name, f"not run: {why}"))
+                self._ran.append(step)
+        if action.kind == "command" and not any(s.name == f"command-{action.name}" for s in self.steps):
+            self._typed += 1
+            self.steps.append(skipped(self._typed, action.command, f"command-{action.name}", f"not run: {why}"))
 
     def expelled(self) -> str | None:
         """Why this device was made to leave (the group ended), if it was."""
@@ -115,7 +145,7 @@ class DeviceRun:
     # --- requests --------------------------------------------------------------------------
     def _requests(self, action: Action) -> bool:
         for request in action.requests:
-            started = time.monotonic()
+            started = self.clock.now()
             deadline = Deadline.after(min(request.timeout or self.job.timeouts.call, max(self.deadline.remaining, 0.0)))
             if request.api != "lava-send":
                 self.started(request.api, request.message_id, request.role)
@@ -197,13 +227,15 @@ class DeviceRun:
             message_id=request.message_id,
             ok=not reason,
             reason=reason,
-            waited=time.monotonic() - started,
+            waited=self.clock.now() - started,
             role=request.role,
+            finished=self.clock.now(),
         )
 
     # --- actions ---------------------------------------------------------------------------
     def _boot(self, action: Action) -> bool:
         timeout = self._timeout(action, self.job.timeouts.boot)
+        name = "the boot action's timeout" if action.timeout else "timeouts.boot"
         try:
             deadline = Deadline.after(timeout)
             if action.login is not None:
@@ -211,17 +243,24 @@ class DeviceRun:
             if action.prompts:
                 wait_prompt(self.session, action.prompts, deadline.remaining)
             self._ready = False
-            self._get_ready(deadline.remaining)
-        except (pexpect.ExceptionPexpect, SerialsyncError, OSError) as e:
-            self._fail(f"boot failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            self._get_ready(deadline.remaining, name)
+        except pexpect.TIMEOUT:
+            what = "the login prompt" if action.login is not None else "the boot prompt"
+            self._fail(f"boot failed: {what} did not show within {name} ({format_seconds(timeout)})")
+            return False
+        except pexpect.EOF:
+            self._fail("boot failed: the console closed")
+            return False
+        except (SerialsyncError, OSError) as e:
+            self._fail(f"boot failed: {str(e).splitlines()[0] if str(e) else 'no reason given'}")
             return False
         return True
 
-    def _get_ready(self, timeout: float) -> None:
+    def _get_ready(self, timeout: float, timeout_name: str = "timeouts.boot") -> None:
         """The board's shell answers, its console is prepared, the helpers are there."""
         if self._ready:
             return
-        wait_ready(self.session, timeout)
+        wait_ready(self.session, timeout, timeout_name=timeout_name, stop=self.expelled)
         if not self.device.connection.startswith("simulated"):
             prepare_console(self.session, self.device, self.event)
         if self.device.install_helpers:
@@ -231,7 +270,11 @@ class DeviceRun:
         self._ready = True
 
     def _test(self, action: Action) -> bool:
-        self._get_ready(min(self.job.timeouts.boot, self.deadline.remaining))
+        try:
+            self._get_ready(min(self.job.timeouts.boot, self.deadline.remaining))
+        except BoardNotReady as e:
+            self._fail(str(e))
+            return False
         for name, value in self.variables.items():
             if self._exported.get(name) != value:
                 status, output = run_command(self.session, shell_assignment(name, value), 30)
@@ -239,30 +282,55 @@ class DeviceRun:
                     self._fail(f"cannot set ${name} on the board: {output.strip()[-200:]}")
                     return False
                 self._exported[name] = value
-        for number, step in enumerate(action.steps, 1):
+        number = 0
+        for steps in _definitions(action.steps):
             if (why := self.expelled()) is not None:
-                self.reason = self.reason or f"stopped before {step.name}: {why}"
+                self.reason = self.reason or f"stopped before {steps[0].name}: {why}"
                 return False
-            self._typed += 1
-            first_line = step.command.splitlines()[0]
-            self.event(f"{step.name} ({number}/{len(action.steps)}): {first_line}")
-            timeout = self._timeout(action, self.job.timeouts.step)
-            result = run_step(
-                self.session, self._typed, step.command, timeout, self._failure, self.expelled, step.name
-            )
+            if not self._definition(action, steps, number):
+                return False
+            number += len(steps)
+        return True
+
+    def _definition(self, action: Action, steps: list[Step], number: int) -> bool:
+        """One definition's steps as one script on the board; False when the device must stop."""
+        first = self._typed + 1
+        self._typed += len(steps)
+        run = DefinitionRun(self.session, first, [(s.command, s.name) for s in steps], self._failure, self.clock)
+        run.start()
+        for offset, step in enumerate(steps):
+            if offset:
+                if (why := self.expelled()) is not None:
+                    run.stop()
+                    self.reason = self.reason or f"stopped before {step.name}: {why}"
+                    break
+                run.go()
+            first_line = step.command.splitlines()[0] if step.command.strip() else ""
+            self.event(f"{step.name} ({number + offset + 1}/{len(action.steps)}): {first_line}")
+            result = run.wait_step(self._timeout(action, self.job.timeouts.step), self.expelled)
+            if result.result == "fail" and result.reason.startswith("stopped") and self.interrupted():
+                result = replace(result, result="skip", reason=f"not finished: {self.interrupted()}")
             self.steps.append(result)
-            if result.result != "pass":
+            self._ran.append(step)
+            if result.result == "fail":
                 self._fail(f"{result.name} ({first_line!r}) failed: {result.reason}")
-                if self.expelled() is not None or result.exit_status is None:
-                    return False  # the group ended, or the console is in an unknown state
+            if run.ended is not None:
+                break
+        why = run.ended or self.reason
+        for result in run.not_run(f"not run: {why}"):
+            self.steps.append(result)
+        self._ran.extend(steps)
+        run.finish()
+        if not run.console_known or self.expelled() is not None:
+            return False  # the group ended, or the console is in an unknown state
         return True
 
     def _command(self, action: Action) -> bool:
         """A command on this host (the job file's own), a test case of its own."""
         self._typed += 1
         name = f"command-{action.name}"
-        started = time.monotonic()
-        timeout = self._timeout(action, self.job.timeouts.step)
+        started = self.clock.now()
+        deadline = Deadline.after(self._timeout(action, self.job.timeouts.step))
         # Its own session, so that a timeout ends everything it started, not only sh.
         process = subprocess.Popen(
             ["sh", "-c", action.command],
@@ -271,20 +339,53 @@ class DeviceRun:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            status = process.returncode
-            reason = "" if status == 0 else f"exit status {status}"
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            status, reason = None, f"timed out after {timeout:.0f}s"
+        reason = ""
+        while True:
+            try:
+                # In slices: an interrupted run or an ended group stops the command too.
+                output, _ = process.communicate(timeout=min(1.0, deadline.remaining))
+                status = process.returncode
+                reason = "" if status == 0 else f"exit status {status}"
+                break
+            except subprocess.TimeoutExpired:
+                why = self.expelled()
+                if why is None and not deadline.expired:
+                    continue
+                os.killpg(process.pid, signal.SIGKILL)
+                output, _ = process.communicate()
+                status = None
+                reason = f"stopped: {why}" if why else f"timed out after {format_seconds(deadline.timeout)}"
+                break
         tail = output[-OUTPUT_TAIL:].decode("utf-8", "replace")
+        ended = self.clock.now()
         result = StepResult(
             self._typed, action.command, "fail" if reason else "pass", status,
-            time.monotonic() - started, reason, tail if reason else "", name,
+            ended - started, reason, tail, name, **self.clock.span(started, ended),
         )  # fmt: skip
         self.steps.append(result)
         if reason:
             self._fail(f"{name} failed: {reason}")
         return True
+
+
+def _definitions(steps: tuple[Step, ...]) -> list[list[Step]]:
+    """Consecutive steps of the same definition, in order."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        if groups and groups[-1][0].definition == step.definition:
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
+
+
+def never_ran(job: Job, device: Device, reason: str) -> list[StepResult]:
+    """Every step of a device that never got to run any, skipped: the test count stays the same."""
+    results = []
+    for action in job.actions_of(device):
+        commands = [(s.command, s.name) for s in action.steps]
+        if action.kind == "command":
+            commands.append((action.command, f"command-{action.name}"))
+        for command, name in commands:
+            results.append(skipped(len(results) + 1, command, name, f"not run: {reason}"))
+    return results

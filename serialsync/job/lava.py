@@ -355,7 +355,8 @@ def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) ->
     for index, item in enumerate(node.value):
         text = _string(item, f"{where}[{index}]", problems)
         if text:
-            steps.append(step_of(item, text, f"{prefix}-step-{index + 1}"))
+            # Each definition is one script on the board: its path in the job tells them apart.
+            steps.append(replace(step_of(item, text, f"{prefix}-step-{index + 1}"), definition=where))
     return steps
 
 

@@ -71,6 +71,9 @@ class Step:
     # The command's lines are the file's lines (a | block, or one line); a folded
     # or quoted scalar joins them, so only its first line can be named.
     lines_match: bool = True
+    # Steps of one definition share one script's state on the board; ``exit``
+    # ends the definition. Consecutive steps with the same value form one.
+    definition: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ it fail at once instead of at their timeout.
 from __future__ import annotations
 
 import json
+import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pexpect
 
-from .._time import Deadline
+from .._time import Deadline, RunClock
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..coordinator.base import missing_in
@@ -27,7 +27,8 @@ from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import StepResult, wait_ready
-from .device import DeviceRun
+from .device import DeviceRun, never_ran
+from .interrupt import Interrupt
 from .model import Device, Job
 from .records import ConsoleLogs, parse_test_case, write_junit
 
@@ -37,7 +38,11 @@ __all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wa
 def _error_reason(error: BaseException) -> str:
     # pexpect's messages run on for many lines (its whole state): the first says what happened.
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    if isinstance(error, pexpect.TIMEOUT):
+        return f"the board did not answer in time ({lines[0] if lines else 'no detail'})"
+    if isinstance(error, pexpect.EOF):
+        return "the console closed"
+    return lines[0] if lines else "failed with no message"
 
 
 def _depart(job: Job, device: Device, coordinator: Coordinator, result: DeviceResult) -> None:
@@ -67,16 +72,26 @@ class DeviceResult:
     calls: list[dict] = field(default_factory=list)
     console_log: str = ""
     dropped: dict[str, int] = field(default_factory=dict)
-    # lava-test-case results the board printed: {name, result, measurement, units}
+    # lava-test-case results the board printed: {name, result, measurement, units, started_at, ...}
     test_cases: list[dict] = field(default_factory=list)
+    started_at: str = ""  # wall clock, ISO 8601 with offset
+    ended_at: str = ""
+    start: float = 0.0  # seconds since the job started
+    end: float = 0.0
 
 
 @dataclass
 class JobResult:
     job: str
-    result: str
+    result: str  # "pass" | "fail" | "interrupted"
     duration: float
     devices: list[DeviceResult]
+    started_at: str = ""
+    ended_at: str = ""
+    start: float = 0.0
+    end: float = 0.0
+    interrupted: str = ""  # why the run was stopped before its end (Ctrl-C, SIGTERM); "" if it was not
+    hostname: str = ""
 
     @property
     def passed(self) -> bool:
@@ -111,12 +126,14 @@ def run_job(
     coordinator: Coordinator | None = None,
     wrap_transport: TransportWrapper | None = None,
     only: set[str] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> JobResult:
     """Run the devices of *job* on this host: all of them, or those named in *only*.
 
     With *only*, the other devices run on other hosts, sharing *coordinator*
     (e.g. a RedisCoordinator for the same group); wrap_transport may put a hop
-    (e.g. faults) in front of each console.
+    (e.g. faults) in front of each console. Pressing *interrupt* stops the run
+    cleanly: the devices leave the group, steps are interrupted, results written.
     """
     unknown = sorted((only or set()) - {d.name for d in job.devices})
     if unknown:
@@ -126,7 +143,8 @@ def run_job(
     members = [Member(device=d.name, role=d.role) for d in job.devices]
     coordinator = coordinator or MemoryCoordinator(members, on_stuck=reporter.group_event)
     deadline = Deadline.after(job.timeouts.job)
-    started = time.monotonic()
+    clock = RunClock()
+    interrupt = interrupt or Interrupt()
     local = [d for d in job.devices if only is None or d.name in only]
     # A shared group (Redis) from an earlier run that did not end may hold our devices as gone.
     gone = {name: why for name, why in coordinator.departed().items() if name in {d.name for d in local}}
@@ -139,10 +157,21 @@ def run_job(
         )
     results = [DeviceResult(name=d.name, role=d.role, connection=d.connection) for d in local]
     last_lines: dict[str, str] = {}  # device -> its console's last line, for timeout reports
+    def leave_all(reason: str) -> None:
+        # Each device leaves: its pending calls are answered nack, other hosts hear it,
+        # and its steps see that it was made to leave and are interrupted with ^C.
+        for device in local:
+            try:
+                coordinator.leave(device.name, reason)
+            except CoordinatorError:
+                pass  # Redis gone: the local runners still stop on the interrupt itself
+
+    interrupt.on_press(leave_all)
+    context = _DeviceContext(job, coordinator, outdir, deadline, reporter, wrap_transport, last_lines, clock, interrupt)
     threads = [
         threading.Thread(
             target=_run_device,
-            args=(job, device, result, coordinator, outdir, deadline, reporter, wrap_transport, last_lines),
+            args=(context, device, result),
             name=f"device-{device.name}",
             daemon=True,
         )
@@ -153,29 +182,52 @@ def run_job(
     for thread in threads:
         thread.join()
     coordinator.close()
+    ended = clock.now()
     overall = "pass" if all(r.result == "pass" for r in results) else "fail"
-    job_result = JobResult(job=job.name, result=overall, duration=time.monotonic() - started, devices=results)
+    if interrupt.reason is not None:
+        overall = "interrupted"
+        for r in results:
+            r.result = "interrupted" if r.result != "pass" else r.result
+    job_result = JobResult(
+        job=job.name,
+        result=overall,
+        duration=ended - clock.start,
+        devices=results,
+        interrupted=interrupt.reason or "",
+        hostname=socket.gethostname(),
+        **clock.span(clock.start, ended),  # type: ignore[arg-type]
+    )
     (outdir / "results.json").write_text(job_result.to_json() + "\n", encoding="utf-8")
     write_junit(job_result, outdir / "results.xml")
     return job_result
 
 
-def _run_device(
-    job: Job,
-    device: Device,
-    result: DeviceResult,
-    coordinator: Coordinator,
-    outdir: Path,
-    deadline: Deadline,
-    reporter: Reporter,
-    wrap_transport: TransportWrapper | None,
-    last_lines: dict[str, str],
-) -> None:
-    started = time.monotonic()
+@dataclass
+class _DeviceContext:
+    """What every device's thread of one run shares."""
+
+    job: Job
+    coordinator: Coordinator
+    outdir: Path
+    deadline: Deadline
+    reporter: Reporter
+    wrap_transport: TransportWrapper | None
+    last_lines: dict[str, str]  # device -> its console's last line, for timeout reports
+    clock: RunClock
+    interrupt: Interrupt
+
+
+def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -> None:
+    job, coordinator, outdir, reporter, clock = (
+        context.job, context.coordinator, context.outdir, context.reporter, context.clock,
+    )  # fmt: skip
+    last_lines = context.last_lines
+    started = clock.now()
     log_path = outdir / f"{device.name}.console.log"
     result.console_log = str(log_path)
     members = [(m.device, m.role) for m in coordinator.members]
     watcher: Watcher | None = None
+    run: DeviceRun | None = None
     records: list[CallRecord] = []  # the board's calls and the host's own requests, in order
     missing_seen: dict[int, dict[str, str]] = {}
 
@@ -194,17 +246,20 @@ def _run_device(
             def on_line(line: str) -> None:
                 last_lines[device.name] = line
                 if (case := parse_test_case(line)) is not None:
-                    result.test_cases.append(case)
+                    now = clock.now()
+                    result.test_cases.append({**case, **clock.span(now, now)})
 
             console_log = ConsoleLogs(raw_log, stamped, started, on_line=on_line)
             transport = open_transport(
                 device.connection,
                 workdir=outdir / device.name,
                 group_text=wire.group_file_text(device.name, members),
+                connect_timeout=job.timeouts.connect,
+                on_retry=lambda text: reporter.device_event(device, text),
             )
             try:
-                if wrap_transport is not None:
-                    transport = wrap_transport(device, transport)
+                if context.wrap_transport is not None:
+                    transport = context.wrap_transport(device, transport)
                 watcher = Watcher(
                     device.name,
                     coordinator,
@@ -221,10 +276,12 @@ def _run_device(
                     device,
                     coordinator,
                     session,
-                    deadline,
+                    context.deadline,
                     event=lambda text: reporter.device_event(device, text),
                     record=record,
                     started=lambda api, mid, role: reporter.call_started(device, api, mid, role),
+                    clock=clock,
+                    interrupted=lambda: context.interrupt.reason,
                 )
                 try:
                     run.run()
@@ -249,8 +306,14 @@ def _run_device(
         result.result = "fail"
         _depart(job, device, coordinator, result)  # a no-op if it already left
     finally:
+        if run is None:
+            result.steps = never_ran(job, device, result.reason or "the device did not start")
         result.calls = [
-            {**asdict(c), **({"last_console_lines": missing_seen[i]} if i in missing_seen else {})}
+            {
+                **{k: v for k, v in asdict(c).items() if k != "finished"},
+                **clock.span(c.finished - c.waited, c.finished),
+                **({"last_console_lines": missing_seen[i]} if i in missing_seen else {}),
+            }
             for i, c in enumerate(records)
         ]
         if watcher is not None:
@@ -259,8 +322,9 @@ def _run_device(
                 # What the console garbled, said once per device (the counts are in results.json too).
                 counts = ", ".join(f"{n} {what}" for what, n in sorted(result.dropped.items()))
                 reporter.device_event(device, f"console input not acted on: {counts}")
-        result.duration = time.monotonic() - started
+        ended = clock.now()
+        result.duration = ended - started
+        for key, value in clock.span(started, ended).items():
+            setattr(result, key, value)
         verdict = "passed" if result.result == "pass" else f"FAILED: {result.reason}"
         reporter.device_event(device, verdict)
-
-

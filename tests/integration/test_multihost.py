@@ -106,7 +106,8 @@ def test_multihost_a_failure_on_one_host_ends_the_group_on_the_other(tmp_path, r
     host2 = {d["name"]: d for d in json.loads((tmp_path / "host2" / "results.json").read_text())["devices"]}
     for name in ("srv", "c2"):
         assert "group ended: c1 failed" in host2[name]["reason"], host2[name]["reason"]
-    assert len(host2["c2"]["steps"]) == 1 and "stopped" in host2["c2"]["steps"][0]["reason"]
+    assert "stopped" in host2["c2"]["steps"][0]["reason"]
+    assert [s["result"] for s in host2["c2"]["steps"]][1:] == ["skip"] * (len(host2["c2"]["steps"]) - 1)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -24,6 +24,7 @@ from .coordinator import Coordinator, Member
 from .errors import JobConfigError, SerialsyncError
 from .install import DEFAULT_DIR, install_helpers
 from .job import JobResult, Reporter, load_job, parse_job, run_job
+from .job.interrupt import Interrupt, stop_on_signals
 from .job.model import Device, Job
 from .job.plan import PlannedCall, SyncPlan, sync_plan
 from .job.run import wait_ready
@@ -100,17 +101,29 @@ def _run(
     # On a terminal, a status table redrawn in place; elsewhere (CI logs) one line per event.
     live = not quiet and sys.stdout.isatty()
     reporter: Reporter = Reporter() if quiet else LiveStatus(sys.stdout) if live else ConsoleReporter()
-    try:
-        result = run_job(job, outdir, reporter=reporter, coordinator=coordinator, only=only)
-    except ValueError as e:
-        print(f"serialsync: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        if isinstance(reporter, LiveStatus):
-            reporter.stop()
-    print_table(result)
-    print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
+    interrupt = Interrupt()
+    with stop_on_signals(interrupt, _say) as signalled:
+        try:
+            result = run_job(
+                job, outdir, reporter=reporter, coordinator=coordinator, only=only, interrupt=interrupt
+            )
+        except ValueError as e:
+            print(f"serialsync: {e}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            if isinstance(reporter, LiveStatus):
+                reporter.stop()
+        print_table(result)
+        print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
+        if result.interrupted:
+            print(f"serialsync: {result.interrupted}; results written", file=sys.stderr)
+            return signalled() or EXIT_SIGINT
     return 0 if result.passed else EXIT_FAILED
+
+
+def _say(text: str) -> None:
+    """A line on stderr from a signal handler: one write, no buffered stream."""
+    os.write(sys.stderr.fileno(), text.encode() + b"\n")
 
 
 def _groups(action: str, url: str, group: str | None) -> int:
@@ -397,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--group", help="the group's name in Redis (default: the job's name)")
     run.add_argument("--devices", help="comma-separated devices this host runs (default: all)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the plan finds calls that can never complete (they then wait out their timeouts)",
+    )
     check = command("check", "print a job's sync plan per role and flag calls that can never complete")
     check.add_argument("job", type=Path, help="the job file to check")
     check.add_argument("--json", action="store_true", help="print the plan as one JSON document (see README)")
@@ -464,6 +482,14 @@ def main(argv: list[str] | None = None) -> int:
         for finding in findings:
             kind = "problem" if finding.blocking else "note"
             print(f"serialsync: {kind}: {job.source}:{finding.line or '?'}: {finding.text}", file=sys.stderr)
+        blocking = sum(finding.blocking for finding in findings)
+        if blocking and not args.force:
+            print(
+                f"serialsync: not run: {blocking} call(s) above can never complete and would only wait out "
+                "their timeouts; fix the job, or run it anyway with --force",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         only = set(args.devices.split(",")) if args.devices else None
         coordinator = None
         if args.coordinator:
@@ -482,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     except SerialsyncError as e:
         print(f"serialsync: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # Ctrl-C before or after a run: nothing to clean up
+        print("serialsync: interrupted", file=sys.stderr)
+        return EXIT_SIGINT
 
 
 if __name__ == "__main__":

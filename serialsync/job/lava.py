@@ -54,7 +54,7 @@ from .load import (
     regex_list,
     step_of,
 )
-from .model import Action, Device, Job, Login, Request, Step, Timeouts, variable_in
+from .model import Action, Device, Job, Login, Request, Step, Timeouts, step_title, variable_in
 
 APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
 _KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
@@ -356,7 +356,7 @@ def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) ->
         text = _string(item, f"{where}[{index}]", problems)
         if text:
             # Each definition is one script on the board: its path in the job tells them apart.
-            steps.append(replace(step_of(item, text, f"{prefix}-step-{index + 1}"), definition=where))
+            steps.append(replace(step_of(item, text, f"{prefix}: {step_title(text)}"), definition=where))
     return steps
 
 

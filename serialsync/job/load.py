@@ -18,7 +18,7 @@ import yaml
 from ..errors import JobConfigError
 from ..protocol import wire
 from ..transports import parse_spec
-from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Action, Device, Job, Step, Timeouts
+from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Action, Device, Job, Step, Timeouts, step_title
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
@@ -160,6 +160,18 @@ def did_you_mean(word: object, choices: set[str] | frozenset[str]) -> str:
     """`` (did you mean 'x'?)`` to append to a message, or nothing."""
     meant = closest(word, choices)
     return f" (did you mean {meant!r}?)" if meant else ""
+
+
+def _named_step(node: yaml.Node, where: str, problems: _Problems) -> Step | None:
+    """A step: a shell command, or ``{name: ..., run: ...}`` to give its test case a name."""
+    keys = {getattr(key, "value", None) for key, _ in node.value} if isinstance(node, yaml.MappingNode) else set()
+    if keys and keys <= {"name", "run"}:
+        fields = _mapping(node, where, {"name", "run"}, {"run"}, problems)
+        name = _string(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
+        text = _string(fields.get("run"), f"{where}.run", problems) if "run" in fields else ""
+        return step_of(fields["run"], text, name or step_title(text)) if text else None
+    text = _string(node, where, problems)
+    return step_of(node, text, step_title(text)) if text else None
 
 
 def step_of(node: yaml.Node, text: str, name: str) -> Step:
@@ -351,9 +363,8 @@ def _roles(node: yaml.Node | None, problems: _Problems) -> dict[str, tuple[yaml.
                 problems.add(steps_node, f"{where}.steps", "expected a list of shell commands")
             else:
                 for index, step in enumerate(steps_node.value):
-                    text = _string(step, f"{where}.steps[{index}]", problems)
-                    if text:
-                        steps.append(step_of(step, text, f"step-{len(steps) + 1}"))
+                    if (named := _named_step(step, f"{where}.steps[{index}]", problems)) is not None:
+                        steps.append(named)
         if role:
             roles[role] = (key_node, steps, essential)
     return roles

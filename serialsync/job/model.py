@@ -61,6 +61,24 @@ class Request:
     line: int | None = None  # in the job file
 
 
+STEP_TITLE_CHARS = 80  # how much of a command names its step
+
+
+def step_title(command: str) -> str:
+    """A step's name when the job gives none: its first command line, short and stable.
+
+    Comments and blank lines are passed over, runs of blanks become one, and
+    a long line is cut (with "...") so reports stay readable.
+    """
+    for line in command.splitlines():
+        text = " ".join(line.split())
+        if text and not text.startswith("#"):
+            break
+    else:
+        text = " ".join(command.split()) or "(empty step)"
+    return text if len(text) <= STEP_TITLE_CHARS else text[: STEP_TITLE_CHARS - 3].rstrip() + "..."
+
+
 @dataclass(frozen=True)
 class Step:
     """One shell command run on the board; a test case passing on exit status 0."""

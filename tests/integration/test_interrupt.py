@@ -111,7 +111,7 @@ def test_a_signal_mid_run_interrupts_the_boards_answers_the_calls_and_writes_res
     assert b"run interrupted" in server_console and b"wait-status=1" in server_console
     # The client's sleep was interrupted on the board; what never ran is reported as skipped.
     client_steps = [(s["name"], s["result"]) for s in devices["cli"]["steps"]]
-    assert client_steps == [("step-1", "pass"), ("step-2", "skip"), ("step-3", "skip")]
+    assert client_steps == [("lava-send hello", "pass"), ("sleep 300", "skip"), ("lava-send ready", "skip")]
     assert "not finished: run interrupted" in devices["cli"]["steps"][1]["reason"]
     assert devices["srv"]["steps"][-1]["result"] == "skip"
     assert (out / "results.xml").exists()  # validated against the JUnit schema by conftest

@@ -38,13 +38,20 @@ def test_results_as_junit_with_steps_and_multinode_calls(tmp_path):
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert set(suites) == {"srv", "c1"}
     srv = {c.get("name"): c for c in suites["srv"].iter("testcase")}
-    assert list(srv) == ["step-1", "step-2", "step-3", "multinode-lava-send-hello", "multinode-lava-sync-round"]
-    assert srv["step-1"].find("failure") is None
+    # A step is named after its command; a call after its API and message ID.
+    assert list(srv) == [
+        "lava-send hello k=v",
+        "lava-sync round",
+        "echo out-of-srv; false",
+        "multinode-lava-send-hello",
+        "multinode-lava-sync-round",
+    ]
+    assert srv["lava-send hello k=v"].find("failure") is None
     # Every step's own output is its system-out, a passing step's too.
-    assert "SEND hello" in srv["step-1"].find("system-out").text
-    failure = srv["step-3"].find("failure")
+    assert "SEND hello" in srv["lava-send hello k=v"].find("system-out").text
+    failure = srv["echo out-of-srv; false"].find("failure")
     assert failure is not None and failure.get("message") == "exit status 1"
-    assert "out-of-srv" in srv["step-3"].find("system-out").text
+    assert "out-of-srv" in srv["echo out-of-srv; false"].find("system-out").text
     c1 = {c.get("name"): c for c in suites["c1"].iter("testcase")}
     never = c1["multinode-lava-wait-never-sent"].find("failure")
     assert never is not None and "srv left the group" in never.get("message")  # failed fast, with the reason
@@ -81,11 +88,11 @@ devices:
 roles:
   solo:
     steps:
-      - echo clean
+      - {name: clean, run: echo clean}
       - for i in 1 2; do lava-sync twice; done
       - printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false
       - exit 3
-      - echo never-run
+      - {name: clean, run: echo never-run}
 """
 
 
@@ -99,22 +106,23 @@ def test_results_xml_is_valid_junit_whatever_the_board_printed(tmp_path, junit_v
     assert junit_validate(path) == []
     (suite,) = root.iter("testsuite")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
+    # Named steps keep their names, the others are named after their command; a repeated name gets #2.
     assert list(cases) == [
-        "step-1",
-        "step-2",
-        "step-3",
-        "step-4",
-        "step-5",
+        "clean",
+        "for i in 1 2; do lava-sync twice; done",
+        r"printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false",
+        "exit 3",
+        "clean #2",
         "multinode-lava-sync-twice",
         "multinode-lava-sync-twice #2",
     ]
-    assert cases["step-1"].find("system-out").text.strip() == "clean"
-    failed = cases["step-3"]
+    assert cases["clean"].find("system-out").text.strip() == "clean"
+    failed = cases[r"printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false"]
     assert failed.find("failure").get("message") == "exit status 1"
     assert failed.find("failure").text == r"printf '\033[1;31mFAILED\033[0m bell\007 \377\376\n'; false"
     assert failed.find("system-out").text == "FAILED bell \ufffd\ufffd\n"
-    assert cases["step-4"].find("failure").get("message").startswith("exit status 3")
-    skipped = cases["step-5"].find("skipped")
+    assert cases["exit 3"].find("failure").get("message").startswith("exit status 3")
+    skipped = cases["clean #2"].find("skipped")
     assert skipped is not None and "ended the definition with exit status 3" in skipped.get("message")
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
         "7",

@@ -33,7 +33,11 @@ def test_lava_example_jobs_load():
     text = (EXAMPLES / "lava-iperf.yaml").read_text().splitlines()
     assert text[wait.line - 1].strip() == "- request: lava-wait"  # the line names the request
     names = [s.name for a in job.actions_of(job.devices[0]) for s in a.steps]
-    assert names == ["iperf-server-step-1", "iperf-server-step-2", "iperf-server-step-3"]
+    assert names == [
+        "iperf-server: lava-wait-all client-done client",
+        "iperf-server: grep -c ':bandwidth=' \"$LAVA_MULTI_NODE_CACHE\" | grep -qx 2",
+        "iperf-server: lava-sync teardown",
+    ]
     boot = load_job(EXAMPLES / "lava-boot-wait.yaml")
     assert boot.essential_roles == {"server"}
     assert [d.name for d in boot.devices] == ["server1", "client1", "client2"]

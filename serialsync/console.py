@@ -18,6 +18,7 @@ from typing import IO, Any
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
+from ._time import format_seconds
 from .coordinator import Coordinator
 from .errors import TransportClosed, TransportTimeout, TypingFailed
 from .transports import Transport
@@ -69,7 +70,7 @@ class ConsoleSession(SpawnBase):
                 break
             except TransportTimeout:
                 if left is not None and wait == left:
-                    raise pexpect.TIMEOUT(f"{self.transport.spec}: nothing read in {timeout}s") from None
+                    raise pexpect.TIMEOUT(f"{self.transport.spec}: nothing read in {format_seconds(timeout)}") from None
             except TransportClosed as e:
                 self.flag_eof = True
                 raise pexpect.EOF(str(e)) from None

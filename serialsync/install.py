@@ -83,7 +83,7 @@ def install_helpers(
         if status != 0:
             raise InstallError(f"cannot make the helpers executable: {output.decode(errors='replace').strip()}")
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        raise InstallError(f"the board stopped answering while the helpers were typed: {type(e).__name__}") from e
+        raise InstallError("the board stopped answering while the helpers were typed (check its console log)") from e
     log.info("installed %d files into %s", len(installed), directory)
     return installed
 

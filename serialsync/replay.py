@@ -24,7 +24,7 @@ from typing import BinaryIO
 import pexpect
 import yaml
 
-from ._time import Deadline
+from ._time import Deadline, format_seconds
 from .console import ConsoleSession
 from .coordinator import Member, MemoryCoordinator
 from .errors import SerialsyncError, TransportClosed, TransportTimeout
@@ -339,7 +339,7 @@ class ReplayBoard(Transport):
                     self._next += 1
                     continue
                 if deadline.expired:
-                    raise TransportTimeout(f"{self.spec}: no reply typed in {timeout}s")
+                    raise TransportTimeout(f"{self.spec}: no reply typed in {format_seconds(timeout)}")
                 self._cond.wait(None if timeout is None else deadline.remaining)
 
     def write(self, data: bytes) -> None:

@@ -262,8 +262,8 @@ class Watcher:
             return Nack(str(e))
         except Exception as e:  # the board must get an answer whatever broke on the host
             log.exception("%s: internal error serving %s", self.device, request)
-            return Nack(f"host error: {type(e).__name__}: {e}")
-        return Nack(f"unsupported request {type(request).__name__}")
+            return Nack(f"host error ({e or 'no detail'}); the host's log has the details")
+        return Nack("unsupported request")
 
     def _finish(self, request: Request, reply: Reply, started: float) -> None:
         typed = encode_reply(request, reply, max_line=self.max_line)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from serialsync._time import Deadline
+from serialsync._time import Deadline, format_seconds
 from serialsync.errors import UnknownDevice, UnknownRole
 
 __all__ = ["Coordinator", "GroupData", "Member"]
@@ -98,12 +98,12 @@ def copy_group_data(data: Mapping[str, Mapping[str, bytes]], order: Iterable[str
 def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb: str) -> str:
     """The one spelling of a timeout, shared by backends so logs read the same everywhere.
 
-    e.g. "timed out after 2.0s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
+    e.g. "timed out after 2 s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
     """
     names = ", ".join(missing)
     if not names:  # "nobody sent it", not "nobody never sent it"
         names, verb = "nobody", verb.replace("never ", "")
-    return f"timed out after {float(deadline.timeout)}s waiting for {scope}: {names} {verb}"
+    return f"timed out after {format_seconds(deadline.timeout)} waiting for {scope}: {names} {verb}"
 
 
 _MISSING_RE = re.compile(r": ([A-Za-z0-9_.-]+(?:, [A-Za-z0-9_.-]+)*) never (?:sent|reached) it\Z")

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from serialsync._time import Deadline
+from serialsync._time import Deadline, format_seconds
 from serialsync.coordinator.base import Coordinator, Member
 from serialsync.errors import (
     CoordinatorError,
@@ -344,7 +344,7 @@ def check_sync_releases_all_devices_together(make: Factory) -> None:
 def check_sync_timeout_names_missing_devices(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         error = _raises(GroupTimeout, lambda: group.sync(CLIENT1, "barrier", _short()))
-        _assert_names(str(error), ["'barrier'", f"{SHORT}s", SERVER, CLIENT2], [CLIENT1])
+        _assert_names(str(error), ["'barrier'", format_seconds(SHORT), SERVER, CLIENT2], [CLIENT1])
 
 
 def check_sync_timed_out_device_must_arrive_again(make: Factory) -> None:
@@ -448,14 +448,14 @@ def check_wait_timeout_names_message(make: Factory) -> None:
         started = time.monotonic()
         error = _raises(GroupTimeout, lambda: group.wait(CLIENT1, "never", _short()))
         assert time.monotonic() - started >= SHORT * 0.9
-        _assert_names(str(error), ["'never'", f"{SHORT}s"], [])
+        _assert_names(str(error), ["'never'", format_seconds(SHORT)], [])
 
 
 def check_wait_all_timeout_names_missing_devices(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "ready", {})
         error = _raises(GroupTimeout, lambda: group.wait_all(SERVER, "ready", None, _short()))
-        _assert_names(str(error), ["'ready'", f"{SHORT}s", CLIENT1, CLIENT2], [SERVER])
+        _assert_names(str(error), ["'ready'", format_seconds(SHORT), CLIENT1, CLIENT2], [SERVER])
 
 
 def check_timeout_is_logged_at_warning(make: Factory) -> None:

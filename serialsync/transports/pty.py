@@ -21,6 +21,11 @@ from .._time import Deadline
 from ..errors import TransportClosed, TransportError, TransportTimeout
 from .base import Transport, timeout_text
 
+# Held while a process is started, and while a file it may execute is being
+# written: a child forked during the write would hold the file open for
+# writing until it execs, and running that file then fails (ETXTBSY).
+SPAWN_LOCK = threading.Lock()
+
 log = logging.getLogger(__name__)
 
 #: how long an exited command may take to be reaped after its pty reported EOF
@@ -55,14 +60,15 @@ class PtyProcessTransport(Transport):
             raise TransportError(f"{spec}: cannot start {argv[0]!r}: command not found, or not executable")
         try:
             # a wide terminal: programs that forward the window size must not make the board wrap lines
-            self._child = pexpect.spawn(
-                program,
-                list(argv[1:]),
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                dimensions=(50, columns),
-                preexec_fn=_raw_stdin if raw else None,
-            )
+            with SPAWN_LOCK:
+                self._child = pexpect.spawn(
+                    program,
+                    list(argv[1:]),
+                    env=dict(env) if env is not None else None,
+                    cwd=cwd,
+                    dimensions=(50, columns),
+                    preexec_fn=_raw_stdin if raw else None,
+                )
         except (pexpect.ExceptionPexpect, OSError) as e:
             raise TransportError(f"{spec}: cannot start {argv[0]!r}: {e}") from e
         self._child.delaybeforesend = None

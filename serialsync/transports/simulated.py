@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .._resources import helper_files
 from ..errors import TransportError
-from .pty import PtyProcessTransport
+from .pty import SPAWN_LOCK, PtyProcessTransport
 
 SHELLS: dict[str, list[str]] = {
     "sh": ["sh", "-i"],
@@ -64,10 +64,11 @@ class SimulatedBoard(PtyProcessTransport):
         bindir = workdir / "bin"
         bindir.mkdir(parents=True, exist_ok=True)
         # helpers=False: a board whose image has no helpers (they get typed in).
-        for source in helper_files() if helpers else []:
-            target = bindir / source.name
-            shutil.copyfile(source, target)
-            target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        with SPAWN_LOCK:
+            for source in helper_files() if helpers else []:
+                target = bindir / source.name
+                shutil.copyfile(source, target)
+                target.chmod(target.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         path = [str(bindir)] if helpers else []
         if shell == "busybox":
             path.append(str(_busybox_applets(workdir / "busybox-bin")))

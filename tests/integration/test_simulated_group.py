@@ -109,7 +109,7 @@ roles:
     result = run(tmp_path, text)
     assert result.passed  # the step itself reported the nack and went on
     log = (tmp_path / "out" / "a.console.log").read_bytes()
-    assert b"lava-wait: timed out after 1.0s waiting for 'never-sent'" in log
+    assert b"lava-wait: timed out after 1 s waiting for 'never-sent'" in log
     assert b"rc=1" in log
     calls = device(result, "a").calls
     assert calls[0]["api"] == "lava-wait" and not calls[0]["ok"]

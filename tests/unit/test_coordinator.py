@@ -209,14 +209,14 @@ def test_memory_a_timed_out_wait_names_the_devices_that_could_have_sent_it() -> 
         group.leave("dev3", "finished its steps")
         with pytest.raises(GroupTimeout) as info:
             group.wait("dev1", "ready", Deadline.after(SHORT))
-    assert str(info.value) == "timed out after 0.2s waiting for 'ready' from any device: dev2 never sent it"
+    assert str(info.value) == "timed out after 0.2 s waiting for 'ready' from any device: dev2 never sent it"
 
 
 def test_memory_timeout_message_format() -> None:
     members = [Member("dev1", "server"), Member("dev2", "client"), Member("dev3", "client")]
     with MemoryCoordinator(members) as group, pytest.raises(GroupTimeout) as info:
         group.wait_all("dev1", "ready", "client", Deadline.after(SHORT))
-    assert str(info.value) == "timed out after 0.2s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
+    assert str(info.value) == "timed out after 0.2 s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
 
 
 def test_memory_close_is_idempotent_and_leave_after_close_is_quiet() -> None:

@@ -100,3 +100,55 @@ roles:
     assert logs.count(b"noise line") > 100  # the noise really was on the console
     for device in result.devices:
         assert [c["api"] for c in device.calls].count("lava-sync") == 10
+
+
+def test_qemu_exit_in_a_step_ends_the_definition_and_the_board_goes_on(tmp_path, qemu_board):
+    """On a real console `exit` in a step would log the board's shell out: it ends only its definition."""
+    board = qemu_board("dut1")
+    text = f"""
+job_name: exit-on-a-board
+timeouts: {{job: {{minutes: 5}}, action: {{minutes: 3}}}}
+protocols:
+  lava-multinode:
+    roles:
+      solo: {{devices: [{{name: dut1, connection: '{board.spec}', install_helpers: true}}]}}
+    timeout: {{minutes: 2}}
+actions:
+- test:
+    role: [solo]
+    definitions:
+    - from: inline
+      name: first
+      path: inline/first.yaml
+      repository:
+        metadata: {{format: Lava-Test Test Definition 1.0, name: first}}
+        run:
+          steps:
+          - cd /proc && here=kept
+          - echo "at=$(pwd) here=$here"
+          - exit 3
+          - echo never-runs
+    - from: inline
+      name: second
+      path: inline/second.yaml
+      repository:
+        metadata: {{format: Lava-Test Test Definition 1.0, name: second}}
+        run:
+          steps:
+          - echo "second at=$(pwd) here=${{here:-unset}}"
+          - lava-self
+"""
+    result = run_job(parse_job(text, source="exit.yaml"), tmp_path / "out")
+    (device,) = result.devices
+    steps = [(s.name, s.result, s.exit_status) for s in device.steps]
+    assert steps == [
+        ("first: cd /proc && here=kept", "pass", 0),
+        ('first: echo "at=$(pwd) here=$here"', "pass", 0),
+        ("first: exit 3", "fail", 3),
+        ("first: echo never-runs", "skip", None),
+        ('second: echo "second at=$(pwd) here=${here:-unset}"', "pass", 0),
+        ("second: lava-self", "pass", 0),
+    ], [(s.name, s.reason, s.output_tail[-300:]) for s in device.steps]
+    assert "at=/proc here=kept" in device.steps[1].output_tail
+    assert "here=unset" in device.steps[4].output_tail  # a fresh script: its own state
+    assert "dut1" in device.steps[5].output_tail

@@ -38,21 +38,21 @@ from dataclasses import replace
 
 import yaml
 
-from .load import (
+from .fields import (
     DEVICE_OPTIONS,
-    _construct,
-    _mapping,
-    _name,
-    _patterns,
-    _Problems,
-    _seconds,
-    _string,
+    Problems,
+    construct,
     device_options,
     did_you_mean,
+    failure_patterns_of,
     flag_of,
+    mapping,
+    name_of,
     on_failure_of,
     regex_list,
+    seconds,
     step_of,
+    string,
 )
 from .model import Action, Device, Job, Login, Request, Step, Timeouts, step_title, variable_in
 
@@ -80,17 +80,17 @@ def is_lava_job(root: yaml.Node) -> bool:
     return bool(keys & {"actions", "protocols", "job_name"})
 
 
-def parse_lava_job(root: yaml.MappingNode, source: str, problems: _Problems) -> Job:
+def parse_lava_job(root: yaml.MappingNode, source: str, problems: Problems) -> Job:
     allowed = {"job_name", "timeouts", "protocols", "actions", "failure_patterns", "on_failure"}
-    top = _mapping(root, "", allowed, {"job_name", "protocols", "actions"}, problems, _IGNORED_TOP)
-    name = _string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
+    top = mapping(root, "", allowed, {"job_name", "protocols", "actions"}, problems, _IGNORED_TOP)
+    name = string(top.get("job_name"), "job_name", problems) if "job_name" in top else ""
     notes: list[tuple[int | None, str]] = []
     timeouts, action_timeout = _timeouts(top.get("timeouts"), problems, notes)
     devices, roles, essential, call_timeout = _group(top.get("protocols"), problems)
     if call_timeout is not None:
         timeouts = replace(timeouts, call=call_timeout)
     actions = _actions(top.get("actions"), roles, action_timeout, problems)
-    patterns = _patterns(top.get("failure_patterns"), problems)
+    patterns = failure_patterns_of(top.get("failure_patterns"), problems)
     on_failure = on_failure_of(top.get("on_failure"), problems)
     problems.raise_if_any()
     return Job(
@@ -114,16 +114,16 @@ _UNUSED_TIMEOUTS = {
 
 
 def _timeouts(
-    node: yaml.Node | None, problems: _Problems, notes: list[tuple[int | None, str]]
+    node: yaml.Node | None, problems: Problems, notes: list[tuple[int | None, str]]
 ) -> tuple[Timeouts, float | None]:
     if node is None:
         return Timeouts(), None
-    fields = _mapping(node, "timeouts", {"job", "action", *_UNUSED_TIMEOUTS}, set(), problems)
+    fields = mapping(node, "timeouts", {"job", "action", *_UNUSED_TIMEOUTS}, set(), problems)
     for key, text in _UNUSED_TIMEOUTS.items():
         if key in fields:
             notes.append((fields[key].start_mark.line + 1, text))
-    job = _seconds(fields["job"], "timeouts.job", problems) if "job" in fields else None
-    action = _seconds(fields["action"], "timeouts.action", problems) if "action" in fields else None
+    job = seconds(fields["job"], "timeouts.job", problems) if "job" in fields else None
+    action = seconds(fields["action"], "timeouts.action", problems) if "action" in fields else None
     defaults = Timeouts()
     return (
         Timeouts(
@@ -136,7 +136,7 @@ def _timeouts(
     )
 
 
-def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], set[str] | None, set[str], float | None]:
+def _group(node: yaml.Node | None, problems: Problems) -> tuple[list[Device], set[str] | None, set[str], float | None]:
     """The devices, the role names declared (None when the roles could not be read), essential roles, call timeout.
 
     When the group cannot be read (no protocols, a typo in lava-multinode or
@@ -147,15 +147,15 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
     essential: set[str] = set()
     if node is None:  # reported as missing
         return devices, None, essential, None
-    protocols = _mapping(node, "protocols", {"lava-multinode"}, {"lava-multinode"}, problems)
+    protocols = mapping(node, "protocols", {"lava-multinode"}, {"lava-multinode"}, problems)
     if "lava-multinode" not in protocols:
         return devices, None, essential, None
-    multinode = _mapping(
+    multinode = mapping(
         protocols["lava-multinode"], "protocols.lava-multinode", {"roles", "timeout"}, {"roles"}, problems
     )
     call_timeout = None
     if "timeout" in multinode:
-        call_timeout = _seconds(multinode["timeout"], "protocols.lava-multinode.timeout", problems)
+        call_timeout = seconds(multinode["timeout"], "protocols.lava-multinode.timeout", problems)
     roles_node = multinode.get("roles")
     if roles_node is None:
         return devices, None, essential, call_timeout
@@ -166,9 +166,9 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
     seen: set[str] = set()
     for key_node, value_node in roles_node.value:
         where = f"protocols.lava-multinode.roles.{key_node.value}"
-        role = _name(key_node, where, problems)
+        role = name_of(key_node, where, problems)
         allowed = {"count", "devices", "essential"} | DEVICE_OPTIONS
-        fields = _mapping(value_node, where, allowed, set(), problems, _IGNORED_ROLE)
+        fields = mapping(value_node, where, allowed, set(), problems, _IGNORED_ROLE)
         if flag_of(fields.get("essential"), f"{where}.essential", problems):
             essential.add(role)
         role_options = {k: v for k, v in fields.items() if k in DEVICE_OPTIONS}
@@ -182,8 +182,8 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
             else:
                 for index, item in enumerate(listed.value):
                     item_where = f"{where}.devices[{index}]"
-                    item_fields = _mapping(item, item_where, {"name"} | DEVICE_OPTIONS, {"name"}, problems)
-                    name = _name(item_fields["name"], f"{item_where}.name", problems) if "name" in item_fields else ""
+                    item_fields = mapping(item, item_where, {"name"} | DEVICE_OPTIONS, {"name"}, problems)
+                    name = name_of(item_fields["name"], f"{item_where}.name", problems) if "name" in item_fields else ""
                     # The device's own options over its role's, checked together.
                     merged = {**role_options, **{k: v for k, v in item_fields.items() if k != "name"}}
                     members.append(Device(name=name, role=role, **device_options(merged, item_where, problems)))
@@ -191,7 +191,7 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
                         problems.add(item_fields.get("name"), f"{item_where}.name", f"device name {name!r} used twice")
                     seen.add(name)
         else:
-            count = _construct(fields["count"]) if "count" in fields else None
+            count = construct(fields["count"]) if "count" in fields else None
             if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 256:
                 problems.add(fields.get("count", value_node), f"{where}.count", "expected a count of devices, 1-256")
                 count = 0
@@ -207,7 +207,7 @@ def _group(node: yaml.Node | None, problems: _Problems) -> tuple[list[Device], s
 
 
 def _actions(
-    node: yaml.Node | None, roles: set[str] | None, default_timeout: float | None, problems: _Problems
+    node: yaml.Node | None, roles: set[str] | None, default_timeout: float | None, problems: Problems
 ) -> list[Action]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         problems.add(node, "actions", "expected a list of actions (boot, test, command, deploy)")
@@ -234,7 +234,7 @@ def _actions(
 
 
 def _action(
-    kind: str, node: yaml.Node, where: str, roles: set[str] | None, default_timeout: float | None, problems: _Problems
+    kind: str, node: yaml.Node, where: str, roles: set[str] | None, default_timeout: float | None, problems: Problems
 ) -> Action | None:
     own = {
         "boot": {"prompts", "auto_login"},
@@ -247,9 +247,9 @@ def _action(
     if kind == "deploy" and isinstance(node, yaml.MappingNode):
         # Whatever LAVA needs to deploy is skipped here; only role and requests matter.
         ignored = {k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)} - common
-    fields = _mapping(node, where, own | common, {"role"}, problems, ignored)
+    fields = mapping(node, where, own | common, {"role"}, problems, ignored)
     action_roles = _roles(fields.get("role"), f"{where}.role", roles, problems)
-    timeout = _seconds(fields["timeout"], f"{where}.timeout", problems) if "timeout" in fields else default_timeout
+    timeout = seconds(fields["timeout"], f"{where}.timeout", problems) if "timeout" in fields else default_timeout
     requests = _requests(fields.get("protocols"), f"{where}.protocols", roles, problems)
     line = node.start_mark.line + 1
     if kind == "boot":
@@ -258,20 +258,20 @@ def _action(
         return Action("boot", action_roles, requests, timeout, prompts=prompts, login=login, name="boot", line=line)
     if kind == "test":
         steps = _test_steps(fields, where, problems)
-        name = _string(fields["name"], f"{where}.name", problems) if "name" in fields else "test"
+        name = string(fields["name"], f"{where}.name", problems) if "name" in fields else "test"
         return Action("test", action_roles, requests, timeout, steps=steps, name=name, line=line)
     if kind == "command":
-        name = _name(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
+        name = name_of(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
         if "name" not in fields:
             problems.add(node, f"{where}.name", "missing")
         if "run" not in fields:
             problems.add(node, f"{where}.run", "missing: the shell command to run on this host")
-        command = _string(fields.get("run"), f"{where}.run", problems) if "run" in fields else ""
+        command = string(fields.get("run"), f"{where}.run", problems) if "run" in fields else ""
         return Action("command", action_roles, requests, timeout, command=command, name=name, line=line)
     return Action("deploy", action_roles, requests, timeout, name="deploy", line=line)
 
 
-def _roles(node: yaml.Node | None, where: str, known: set[str] | None, problems: _Problems) -> frozenset[str]:
+def _roles(node: yaml.Node | None, where: str, known: set[str] | None, problems: Problems) -> frozenset[str]:
     """The roles an action names; known is None when the group's roles could not be read (not judged then)."""
     items = node.value if isinstance(node, yaml.SequenceNode) else [node] if isinstance(node, yaml.ScalarNode) else None
     if not items:
@@ -288,18 +288,18 @@ def _roles(node: yaml.Node | None, where: str, known: set[str] | None, problems:
     return frozenset(roles)
 
 
-def _prompts(node: yaml.Node | None, where: str, problems: _Problems) -> tuple[str, ...]:
+def _prompts(node: yaml.Node | None, where: str, problems: Problems) -> tuple[str, ...]:
     if node is None:
         return ()
     return regex_list(node.value if isinstance(node, yaml.SequenceNode) else [node], where, problems)
 
 
-def _login(node: yaml.Node, where: str, problems: _Problems) -> Login | None:
-    fields = _mapping(
+def _login(node: yaml.Node, where: str, problems: Problems) -> Login | None:
+    fields = mapping(
         node, where, {"login_prompt", "username", "password_prompt", "password", "login_commands"},
         {"login_prompt", "username"}, problems,
     )  # fmt: skip
-    values = {k: _string(v, f"{where}.{k}", problems) for k, v in fields.items() if k != "login_commands"}
+    values = {k: string(v, f"{where}.{k}", problems) for k, v in fields.items() if k != "login_commands"}
     for key in ("login_prompt", "password_prompt"):  # pexpect patterns: regular expressions
         try:
             re.compile(values.get(key, "").encode())
@@ -314,7 +314,7 @@ def _login(node: yaml.Node, where: str, problems: _Problems) -> Login | None:
     )
 
 
-def _test_steps(fields: dict[str, yaml.Node], where: str, problems: _Problems) -> tuple[Step, ...]:
+def _test_steps(fields: dict[str, yaml.Node], where: str, problems: Problems) -> tuple[Step, ...]:
     steps: list[Step] = []
     if "steps" in fields:  # serialsync's shorthand: the steps right in the action
         steps.extend(_step_list(fields["steps"], f"{where}.steps", "test", problems))
@@ -330,40 +330,40 @@ def _test_steps(fields: dict[str, yaml.Node], where: str, problems: _Problems) -
     return tuple(steps)
 
 
-def _definition(node: yaml.Node, where: str, problems: _Problems) -> list[Step]:
-    fields = _mapping(
+def _definition(node: yaml.Node, where: str, problems: Problems) -> list[Step]:
+    fields = mapping(
         node, where, {"from", "name", "path", "repository", "parameters", "lava-signal"}, {"from", "name"}, problems
     )
     origin = fields.get("from")
     if origin is not None and getattr(origin, "value", None) != "inline":
         problems.add(origin, f"{where}.from", "only inline test definitions (from: inline): no network here")
         return []
-    name = _string(fields.get("name"), f"{where}.name", problems) if "name" in fields else "test"
-    repository = _mapping(fields.get("repository"), f"{where}.repository", {"metadata", "run", "install", "parse"},
+    name = string(fields.get("name"), f"{where}.name", problems) if "name" in fields else "test"
+    repository = mapping(fields.get("repository"), f"{where}.repository", {"metadata", "run", "install", "parse"},
                           {"run"}, problems)  # fmt: skip
-    run = _mapping(repository.get("run"), f"{where}.repository.run", {"steps"}, {"steps"}, problems)
+    run = mapping(repository.get("run"), f"{where}.repository.run", {"steps"}, {"steps"}, problems)
     if "steps" not in run:
         return []
     return _step_list(run["steps"], f"{where}.repository.run.steps", name, problems)
 
 
-def _step_list(node: yaml.Node, where: str, prefix: str, problems: _Problems) -> list[Step]:
+def _step_list(node: yaml.Node, where: str, prefix: str, problems: Problems) -> list[Step]:
     if not isinstance(node, yaml.SequenceNode):
         problems.add(node, where, "expected a list of shell commands")
         return []
     steps = []
     for index, item in enumerate(node.value):
-        text = _string(item, f"{where}[{index}]", problems)
+        text = string(item, f"{where}[{index}]", problems)
         if text:
             # Each definition is one script on the board: its path in the job tells them apart.
             steps.append(replace(step_of(item, text, f"{prefix}: {step_title(text)}"), definition=where))
     return steps
 
 
-def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, problems: _Problems) -> tuple[Request, ...]:
+def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, problems: Problems) -> tuple[Request, ...]:
     if node is None:
         return ()
-    protocols = _mapping(node, where, {"lava-multinode"}, set(), problems)
+    protocols = mapping(node, where, {"lava-multinode"}, set(), problems)
     listed = protocols.get("lava-multinode")
     if listed is None:
         return ()
@@ -374,7 +374,7 @@ def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, proble
     requests = []
     for index, item in enumerate(listed.value):
         item_where = f"{where}[{index}]"
-        fields = _mapping(
+        fields = mapping(
             item, item_where, {"request", "messageID", "message", "role", "timeout", "action"},
             {"request", "messageID"}, problems,
         )  # fmt: skip
@@ -382,7 +382,7 @@ def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, proble
         if "request" in fields and api not in APIS:
             hint = did_you_mean(api, set(APIS))
             problems.add(fields["request"], f"{item_where}.request", f"expected one of {', '.join(APIS)}{hint}")
-        message_id = _name(fields["messageID"], f"{item_where}.messageID", problems) if "messageID" in fields else ""
+        message_id = name_of(fields["messageID"], f"{item_where}.messageID", problems) if "messageID" in fields else ""
         role = None
         if "role" in fields:
             role = str(fields["role"].value) if isinstance(fields["role"], yaml.ScalarNode) else ""
@@ -391,12 +391,12 @@ def _requests(node: yaml.Node | None, where: str, roles: set[str] | None, proble
             elif roles is not None and role not in roles:
                 problems.add(fields["role"], f"{item_where}.role", f"unknown role {role!r}{did_you_mean(role, roles)}")
         message = _message(fields.get("message"), f"{item_where}.message", api, problems)
-        timeout = _seconds(fields["timeout"], f"{item_where}.timeout", problems) if "timeout" in fields else None
+        timeout = seconds(fields["timeout"], f"{item_where}.timeout", problems) if "timeout" in fields else None
         requests.append(Request(api, message_id, message, role, timeout, item.start_mark.line + 1))
     return tuple(requests)
 
 
-def _message(node: yaml.Node | None, where: str, api: str, problems: _Problems) -> tuple[tuple[str, str], ...]:
+def _message(node: yaml.Node | None, where: str, api: str, problems: Problems) -> tuple[tuple[str, str], ...]:
     if node is None:
         return ()
     if api in ("lava-sync",):

@@ -103,6 +103,32 @@ class Login:
 
 
 @dataclass(frozen=True)
+class Parse:
+    """A test definition's ``parse:``: output lines matching pattern become test cases (LAVA's semantics)."""
+
+    pattern: str  # a regular expression with named groups test_case_id, result, measurement, units
+    fixupdict: tuple[tuple[str, str], ...] = ()  # a result as printed -> pass | fail | skip | unknown
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One test definition of a test action: its steps run as one script on the board."""
+
+    key: str  # what its steps carry as Step.definition
+    name: str
+    # Shell variables set before the first step, in order: the definition's
+    # params (defaults), then the job's parameters (which win, set later).
+    params: tuple[tuple[str, str], ...] = ()
+    parse: Parse | None = None
+    # LAVA's run.sh starts with `set -e`: a failing step ends the definition.
+    stop_on_failure: bool = False
+    # Files the steps need (the definition's repository subtree), typed onto
+    # the board before it runs; the steps then run from that directory.
+    files: tuple[tuple[str, bytes], ...] = ()
+    origin: str = ""  # where the files come from (a repository), for messages
+
+
+@dataclass(frozen=True)
 class Action:
     """What a device does, in order: boot, test or a host-side command, and the requests before it."""
 
@@ -116,6 +142,10 @@ class Action:
     command: str = ""  # command: run on this host with sh -c
     name: str = ""
     line: int | None = None
+    definitions: tuple[Definition, ...] = ()  # test: what its steps' definition keys stand for
+
+    def definition(self, key: str) -> Definition | None:
+        return next((d for d in self.definitions if d.key == key), None)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Command line: `serialsync run | check | replay | groups | demo | helpers | install-helpers`.
+"""Command line: `serialsync run | check | replay | report | groups | demo | helpers | install-helpers`.
 
 Argument handling and output formats only; `python -m serialsync` runs main().
 """
@@ -115,6 +115,8 @@ def _run(
                 reporter.stop()
         print_table(result)
         print(f"results: {outdir / 'results.json'}; console logs: {outdir}/<device>.console.log")
+        if (outdir / "timeline.html").is_file():
+            print(f"timeline: {outdir / 'timeline.html'} (open it in a browser)")
         if result.interrupted:
             print(f"serialsync: {result.interrupted}; results written", file=sys.stderr)
             return signalled() or EXIT_SIGINT
@@ -285,6 +287,31 @@ def _print_events(log: Path, as_json: bool) -> int:
     return 0
 
 
+def _report(paths: list[Path], output: Path | None) -> int:
+    """timeline.html of a run's output directory, or of a LAVA MultiNode job's sub-job logs."""
+    from .timeline import TIMELINE_FILE, TimelineError, from_lava_logs, from_run, write_timeline
+
+    try:
+        directories = [p for p in paths if p.is_dir()]
+        if directories and len(paths) > 1:
+            raise TimelineError("give one run's output directory, or LAVA job logs (one per sub-job), not both")
+        if directories:
+            timeline, target = from_run(paths[0]), output or paths[0] / TIMELINE_FILE
+        else:
+            timeline, target = from_lava_logs(paths), output or Path(TIMELINE_FILE)
+    except TimelineError as e:
+        print(f"serialsync: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        write_timeline(timeline, target)
+    except OSError as e:
+        print(f"serialsync: {target}: cannot write the timeline: {e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
+    calls = sum(1 for b in timeline.bars if b.kind != "step")
+    print(f"timeline: {target} ({len(timeline.lanes)} devices, {calls} calls, {timeline.duration:.3f} s)")
+    return 0
+
+
 def _exit_status(*meanings: tuple[int, str]) -> str:
     lines = [f"  {code:<4} {text}" for code, text in meanings]
     lines += [f"  {EXIT_SIGINT:<4} interrupted by Ctrl-C (SIGINT)", f"  {EXIT_SIGTERM:<4} interrupted by SIGTERM"]
@@ -305,6 +332,7 @@ EPILOGS = {
   serialsync run job.yaml -o out/          run a job; results in out/results.json and out/results.xml
   serialsync replay out/server1.console.log   the protocol events in a recorded console
   serialsync replay out/                   play a recorded run back as a group
+  serialsync report out/                   out/timeline.html: the run drawn on one time axis
   python -m serialsync run job.yaml        the same without the serialsync script on PATH
   serialsync COMMAND --help                a command's arguments, examples and exit status
 """,
@@ -342,6 +370,16 @@ EPILOGS = {
         (0, "the log was read; or every device was answered as recorded"),
         (EXIT_FAILED, "an answer differs from the recording, or the log cannot be read"),
         (EXIT_USAGE, "no such path, a directory that is not a run's output, or bad command line"),
+    ),
+    "report": _epilog(
+        """\
+  serialsync report serialsync-out/pair                 write serialsync-out/pair/timeline.html again
+  serialsync report job-1234.1.yaml job-1234.2.yaml     a LAVA MultiNode job's sub-job logs: ./timeline.html
+  serialsync report lava-logs/*.yaml -o lab-run.html    the same, written where you say
+""",
+        (0, "written"),
+        (EXIT_FAILED, "the page could not be written"),
+        (EXIT_USAGE, "a directory without results.json, a file that is not a LAVA job log, or bad command line"),
     ),
     "groups": _epilog(
         """\
@@ -427,6 +465,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--json", action="store_true", help="print the events, or each device's verdict, as JSON (see README)"
     )
+    report = command(
+        "report",
+        "draw a run as one HTML page (timeline.html): a lane per device, its steps and calls, sync rounds, "
+        "who released whom, failures; from a run's output directory or from LAVA MultiNode job logs",
+    )
+    report.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="DIR | LOG",
+        help="the output directory of `serialsync run`, or LAVA's YAML job logs, one per sub-job (named by file)",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="the page to write (default: DIR/timeline.html, or ./timeline.html for LAVA logs)",
+    )
     groups = command("groups", "list or clear the groups kept in Redis")
     groups.add_argument("action", choices=["list", "clear"], help="list: every group's name; clear: delete a group")
     groups.add_argument("url", help="redis://, rediss:// or unix:// URL")
@@ -474,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_USAGE
         if args.command == "replay":
             return _replay(args.log, args.json)
+        if args.command == "report":
+            return _report(args.paths, args.output)
         if args.command == "check":
             return _check(args.job, args.json)
         job = load_job(args.job)

@@ -21,8 +21,13 @@ ALLOWED = {
     "install": {"errors", "_resources"},
     # recorded logs in: protocol events out, or boards played back to a watcher
     "replay": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console"},
+    # a run drawn as one page: from results.json and console logs (replay reads them), or LAVA logs
+    "timeline": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "replay"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
-    "job": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install"},
+    "job": {
+        "errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install",
+        "timeline",
+    },
     "__main__": {"cli"},
     "cli": {
         "__init__",
@@ -38,6 +43,7 @@ ALLOWED = {
         "job",
         "replay",
         "status",
+        "timeline",
     },
     "__init__": {"errors"},
     "examples": set(),

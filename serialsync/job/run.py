@@ -23,6 +23,7 @@ from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..coordinator.base import missing_in
 from ..errors import CoordinatorError, SerialsyncError
 from ..protocol import wire
+from ..timeline import write_run_timeline
 from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import API_NAMES, CallRecord, Watcher
@@ -92,6 +93,7 @@ class JobResult:
     end: float = 0.0
     interrupted: str = ""  # why the run was stopped before its end (Ctrl-C, SIGTERM); "" if it was not
     hostname: str = ""
+    group_events: list[dict] = field(default_factory=list)  # {start, text}: the group is stuck, ...
 
     @property
     def passed(self) -> bool:
@@ -141,9 +143,15 @@ def run_job(
     outdir.mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
     members = [Member(device=d.name, role=d.role) for d in job.devices]
-    coordinator = coordinator or MemoryCoordinator(members, on_stuck=reporter.group_event)
-    deadline = Deadline.after(job.timeouts.job)
     clock = RunClock()
+    group_events: list[dict] = []
+
+    def group_event(text: str) -> None:  # kept for the timeline, then reported
+        group_events.append({"start": round(clock.offset(clock.now()), 3), "text": text})
+        reporter.group_event(text)
+
+    coordinator = coordinator or MemoryCoordinator(members, on_stuck=group_event)
+    deadline = Deadline.after(job.timeouts.job)
     interrupt = interrupt or Interrupt()
     local = [d for d in job.devices if only is None or d.name in only]
     # A shared group (Redis) from an earlier run that did not end may hold our devices as gone.
@@ -195,10 +203,12 @@ def run_job(
         devices=results,
         interrupted=interrupt.reason or "",
         hostname=socket.gethostname(),
+        group_events=group_events,
         **clock.span(clock.start, ended),  # type: ignore[arg-type]
     )
     (outdir / "results.json").write_text(job_result.to_json() + "\n", encoding="utf-8")
     write_junit(job_result, outdir / "results.xml")
+    write_run_timeline(outdir)  # timeline.html; a failure is logged, never fails the run
     return job_result
 
 
@@ -229,6 +239,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
     watcher: Watcher | None = None
     run: DeviceRun | None = None
     records: list[CallRecord] = []  # the board's calls and the host's own requests, in order
+    by_host: set[int] = set()  # id() of the records that are the host's own requests
     missing_seen: dict[int, dict[str, str]] = {}
 
     def record(call: CallRecord) -> None:
@@ -278,7 +289,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                     session,
                     context.deadline,
                     event=lambda text: reporter.device_event(device, text),
-                    record=record,
+                    record=lambda call: (by_host.add(id(call)), record(call)),
                     started=lambda api, mid, role: reporter.call_started(device, api, mid, role),
                     clock=clock,
                     interrupted=lambda: context.interrupt.reason,
@@ -312,6 +323,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
             {
                 **{k: v for k, v in asdict(c).items() if k != "finished"},
                 **clock.span(c.finished - c.waited, c.finished),
+                "kind": "request" if id(c) in by_host else "helper",
                 **({"last_console_lines": missing_seen[i]} if i in missing_seen else {}),
             }
             for i, c in enumerate(records)

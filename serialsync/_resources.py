@@ -14,6 +14,9 @@ HELPER_NAMES = (
     "lava-role",
     "lava-self",
     "lava-test-case",
+    "lava-test-set",
+    "lava-test-raise",
+    "lava-test-reference",
 )
 
 

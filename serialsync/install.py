@@ -12,8 +12,9 @@ import logging
 import re
 import shlex
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
@@ -88,11 +89,51 @@ def install_helpers(
     return installed
 
 
+def install_files(
+    session: SpawnBase,
+    files: list[tuple[str, bytes, bool]],
+    directory: str,
+    *,
+    timeout: float = 120.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[InstalledFile]:
+    """Type files (path under directory, content, executable) onto the board, each verified by its checksum.
+
+    The same typing as the helpers': hex lines decoded by awk on the board,
+    then an awk checksum compared with the one computed here.
+    """
+    try:
+        dirs = sorted({str(PurePosixPath(directory, path).parent) for path, _, _ in files} | {directory})
+        quoted = " ".join(shlex.quote(d) for d in dirs)
+        status, output = _run(session, f"mkdir -p {quoted} && {_DECODER}; {_SUMMER}", timeout)
+        if status != 0:
+            raise InstallError(f"cannot create {directory} on the board: {output.decode(errors='replace').strip()}")
+        installed = []
+        total = sum(len(data) for _, data, _ in files)
+        done = 0
+        for path, data, executable in files:
+            target = str(PurePosixPath(directory, path))
+            installed.append(_put(session, data, target, timeout))
+            if executable:
+                status, output = _run(session, f"chmod 755 {shlex.quote(target)}", timeout)
+                if status != 0:
+                    raise InstallError(f"cannot make {target} executable: {output.decode(errors='replace').strip()}")
+            done += len(data)
+            if progress is not None:
+                progress(f"{path} ({len(data)} bytes, {done}/{total} bytes, checksum verified)")
+        _run(session, "unset -f _ss_put _ss_sum", timeout)
+    except (pexpect.TIMEOUT, pexpect.EOF) as e:
+        raise InstallError(f"the board stopped answering while files were typed into {directory}") from e
+    return installed
+
+
 def _install_file(session: SpawnBase, source: Path, directory: str, timeout: float) -> InstalledFile:
-    data = source.read_bytes()
-    target = f"{directory}/{source.name}"
-    if not data.endswith(b"\n"):
-        data += b"\n"  # the board's checksum reads lines; every helper file ends with one anyway
+    return _put(session, source.read_bytes(), f"{directory}/{source.name}", timeout)
+
+
+def _put(session: SpawnBase, data: bytes, target: str, timeout: float) -> InstalledFile:
+    if not data.endswith(b"\n") and data:
+        data += b"\n"  # the board's checksum reads lines; a text file without a last newline gets one
     expected = board_checksum(data)
     hex_lines = [data[i : i + HEX_PER_LINE].hex() for i in range(0, len(data), HEX_PER_LINE)]
     got = ""

@@ -76,6 +76,7 @@ class CallRecord:
     waited: float  # seconds between the request and the reply
     role: str | None = None
     finished: float = 0.0  # when the reply was decided, on the watcher's monotonic clock
+    dialect: str = "serialsync"  # "lava": made by LAVA's own helpers (which exit 0 on a nack)
 
 
 def _backoff(first: float, attempt: int) -> float:
@@ -266,6 +267,25 @@ class Watcher:
         return Nack("unsupported request")
 
     def _finish(self, request: Request, reply: Reply, started: float) -> None:
+        # The call is recorded before its reply is typed: whatever the board does once it
+        # has the reply (end its step, say) can only be seen after the record exists.
+        record = CallRecord(
+            device=self.device,
+            api=API_NAMES.get(type(request), f"lava-{getattr(request, 'op', '?').lower().replace('_', '-')}"),
+            message_id=getattr(request, "message_id", None),
+            ok=not isinstance(reply, Nack),
+            reason=reply.reason if isinstance(reply, Nack) else "",
+            waited=self._clock.monotonic() - started,
+            role=getattr(request, "role", None),
+            finished=self._clock.monotonic(),
+            dialect=request.dialect.value,
+        )
+        if isinstance(reply, Nack):
+            log.warning("%s: %s %s: nack: %s", self.device, record.api, record.message_id or "", reply.reason)
+        with self._state_lock:
+            self.calls.append(record)
+        if self._on_call is not None:
+            self._on_call(record)
         typed = encode_reply(request, reply, max_line=self.max_line)
         if request.token is not None:
             with self._state_lock:
@@ -276,22 +296,6 @@ class Watcher:
             self.type_bytes(typed, on_typed=lambda: self._await_confirmation(token, typed))
         elif typed:
             self.type_bytes(typed)
-        record = CallRecord(
-            device=self.device,
-            api=API_NAMES.get(type(request), f"lava-{getattr(request, 'op', '?').lower().replace('_', '-')}"),
-            message_id=getattr(request, "message_id", None),
-            ok=not isinstance(reply, Nack),
-            reason=reply.reason if isinstance(reply, Nack) else "",
-            waited=self._clock.monotonic() - started,
-            role=getattr(request, "role", None),
-            finished=self._clock.monotonic(),
-        )
-        if isinstance(reply, Nack):
-            log.warning("%s: %s %s: nack: %s", self.device, record.api, record.message_id or "", reply.reason)
-        with self._state_lock:
-            self.calls.append(record)
-        if self._on_call is not None:
-            self._on_call(record)
 
     # --- recovery timers -------------------------------------------------------------------
     def _after(self, delay: float, action: Callable[[], None]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,3 +211,26 @@ def make_redis_server():
     yield make
     for server in servers:
         server.kill()
+
+
+# A test-definitions repository laid out as Linaro's (tests/fixtures/test-definitions).
+TEST_DEFINITIONS = Path(__file__).resolve().parent / "fixtures" / "test-definitions"
+
+
+@pytest.fixture
+def make_git_repository():
+    """make(where, tree=TEST_DEFINITIONS): a real git repository holding tree, committed.
+
+    (Tests cannot commit a nested .git: the fixture tree becomes a repository here.)
+    """
+
+    def make(where: Path, tree: Path = TEST_DEFINITIONS) -> Path:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed (apt-get install git)")
+        shutil.copytree(tree, where)
+        config = ["-c", "user.name=lab", "-c", "user.email=lab@example.org", "-c", "init.defaultBranch=main"]
+        for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "test definitions"]):
+            subprocess.run(["git", *config, *argv], cwd=where, check=True, capture_output=True)
+        return where
+
+    return make

@@ -17,7 +17,7 @@ import pexpect
 from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..errors import BoardNotReady, TypingFailed
-from .model import Device, Job, Login
+from .model import Device, Job, Login, Parse
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
@@ -163,18 +163,25 @@ class DefinitionRun:
         steps: Sequence[tuple[str, str]],  # (command, test case name)
         failure: re.Pattern[bytes] | None = None,
         clock: RunClock | None = None,
+        *,
+        prelude: Sequence[str] = (),
+        parse: Parse | None = None,
     ) -> None:
         self.session = session
         self.first = first_index
         self.steps = list(steps)
         self.failure = failure
         self.clock = clock or RunClock()
+        self.parse = parse
+        self.test_cases: list[dict] = []  # what the definition's parse pattern found in the steps' output
         self.ended: str | None = None  # why the subshell is over (or the console unusable), once it is
         self.exit_status: int | None = None  # the subshell's, once its end was seen
         self.console_known = True  # False after a timeout, a failed board, a closed console
         self._next = 0  # the step whose end is awaited next
         self._stopped = False
-        lines = [f"( {_marker('GO', first_index, status=False)}"]
+        self._began = False  # the subshell printed GO: its prelude (parameters, cd) went through
+        # The prelude (parameters, cd, set -e) runs before GO: what fails there fails the definition.
+        lines = ["(", *prelude, _marker("GO", first_index, status=False)]
         for offset, (command, _) in enumerate(self.steps):
             if offset:
                 lines.append("read -r __serialsync_go || exit 130")
@@ -211,7 +218,7 @@ class DefinitionRun:
         started = self.clock.now()
         deadline = Deadline.after(timeout)
         session = self.session
-        patterns = [self._rc, self._end, self._go] + ([self.failure] if self.failure else [])
+        patterns = [self._rc, self._end, self._go, _RAISED] + ([self.failure] if self.failure else [])
 
         def result(kind: str, reason: str, tail: bytes, status: int | None = None) -> StepResult:
             ended = self.clock.now()
@@ -237,9 +244,19 @@ class DefinitionRun:
                         raise
                     continue
                 if which == 2:
+                    self._began = True
                     continue  # the subshell began: what follows is the first step's own output
                 if which == 3:
-                    if _echo_of(self.typed, bytes(session.before), bytes(session.after)):
+                    # lava-test-raise: LAVA ends the test job there, failed, with its reason.
+                    reason = session.match.group(1).decode("utf-8", "replace").strip()
+                    self.stop()
+                    self.ended = f"lava-test-raise: {reason}"
+                    self._find_cases(bytes(session.before))
+                    return result("fail", f"lava-test-raise: {reason}", bytes(session.before))
+                if which == 4:
+                    if _echo_of(self.typed, bytes(session.before), bytes(session.after)) or _said_by_a_helper(
+                        bytes(session.before)
+                    ):
                         continue  # the step's own text echoed back (`grep "Kernel panic" ...`)
                     # The board panicked or rebooted: it is gone, whatever the step does next.
                     line = bytes(session.after)
@@ -266,6 +283,14 @@ class DefinitionRun:
             return result("fail", str(e), bytes(session.buffer))
         status = int(session.match.group(2 if which == 0 else 1))
         output = bytes(session.before)
+        self._find_cases(output)
+        if which == 1 and not self._began:
+            # Nothing ran: the text did not parse, or its prelude (cd, a parameter) failed.
+            self.ended = "the definition did not start"
+            self.exit_status = status
+            said = _step_output(output).strip().splitlines()
+            why = said[-1] if said else f"exit status {status}"
+            return result("fail", f"the definition did not start: {why}", output, status)
         if which == 1:
             # The subshell ended inside this step: `exit N`, or a text the shell could not parse.
             self.ended = f"{name} ended the definition with exit status {status}"
@@ -276,6 +301,32 @@ class DefinitionRun:
         if status == 0:
             return result("pass", "", output, 0)
         return result("fail", _status_words(status), output, status)
+
+    def _find_cases(self, output: bytes) -> None:
+        """Test cases the definition's parse pattern finds in a step's output, as LAVA's parser does."""
+        if self.parse is None:
+            return
+        pattern = re.compile(self.parse.pattern, re.M)
+        fixup = dict(self.parse.fixupdict)
+        text = output.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+        now = self.clock.now()
+        for found in pattern.finditer(text):
+            groups = found.groupdict()
+            name = (groups.get("test_case_id") or "").strip().replace("/", "_")
+            result = (groups.get("result") or "").strip()
+            result = fixup.get(result, result)
+            if not name or " " in name or result not in ("pass", "fail", "skip", "unknown"):
+                continue  # LAVA skips these too
+            self.test_cases.append(
+                {
+                    "name": name,
+                    "result": result,
+                    "measurement": (groups.get("measurement") or None),
+                    "units": (groups.get("units") or None),
+                    "source": "parse",
+                    **self.clock.span(now, now),
+                }
+            )
 
     def finish(self, timeout: float = 10.0) -> None:
         """After the last step (or a stop): wait for the subshell's end, so the shell is at its prompt."""
@@ -296,6 +347,15 @@ class DefinitionRun:
         ]
         self._next = len(self.steps)
         return left
+
+
+_RAISED = re.compile(rb"<LAVA_SIGNAL_TESTRAISE ([^>\r\n]*)>")
+_HELPER_SAYS = re.compile(rb"(?:^|\n)(?:lava-[a-z-]+|serialsync[a-z.-]*): [^\n]*\Z")
+
+
+def _said_by_a_helper(before: bytes) -> bool:
+    """Is the console line so far a helper's message (a nack quoting another board's panic, say)?"""
+    return _HELPER_SAYS.search(before[-4096:]) is not None
 
 
 def _step_output(tail: bytes) -> str:
@@ -339,7 +399,7 @@ def watch_console(session: ConsoleSession, done: threading.Event, failure: re.Pa
             return "console closed"
         except TypingFailed:
             continue  # a reply the watcher typed: its own recovery retypes it
-        if which == 1:
+        if which == 1 and not _said_by_a_helper(bytes(session.before)):
             return f"board failed: {bytes(session.after).decode('utf-8', 'replace')!r}"
     return None
 
@@ -380,16 +440,18 @@ def wait_prompt(session: ConsoleSession, prompts: tuple[str, ...], timeout: floa
     session.expect([p.encode() for p in prompts], timeout=timeout)
 
 
-def shell_assignment(name: str, value: bytes) -> str:
+def shell_assignment(name: str, value: bytes, *, export: bool = True) -> str:
     """``export name=value`` for a board's shell, value as inert data whatever its bytes.
 
     Printable text goes single-quoted. Anything else is rebuilt on the board
     by printf from octal escapes: a control byte typed raw would be acted on
-    by the tty (^C, ^U, ^D) before any shell saw it.
+    by the tty (^C, ^U, ^D) before any shell saw it. ``export=False``: a
+    plain shell variable (LAVA's test parameters are not exported).
     """
     text = value.decode("utf-8", "replace")
+    keyword = "export " if export else ""
     if text.encode() == value and all(c >= " " and c != "\x7f" for c in text):
-        return f"export {name}='" + text.replace("'", "'\\''") + "'"
+        return f"{keyword}{name}='" + text.replace("'", "'\\''") + "'"
     escaped = "".join(f"\\{b:03o}" for b in value)
     # $( ) drops trailing newlines; the x keeps them, and is cut off after.
-    return f"{name}=\"$(printf '%b' '{escaped}x')\"; export {name}=\"${{{name}%x}}\""
+    return f"{name}=\"$(printf '%b' '{escaped}x')\"; {keyword}{name}=\"${{{name}%x}}\""

@@ -11,6 +11,7 @@ action it is exported on the board as a shell variable, as data.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..coordinator import Coordinator
 from ..errors import BoardNotReady, CoordinatorError, SerialsyncError
-from ..install import DEFAULT_DIR, install_helpers
+from ..install import DEFAULT_DIR, install_files, install_helpers
 from ..watcher import CallRecord
 from .board import (
     OUTPUT_TAIL,
@@ -39,9 +40,10 @@ from .board import (
     wait_ready,
     watch_console,
 )
-from .model import Action, Device, Job, Request, Step, variable_in
+from .model import Action, Definition, Device, Job, Request, Step, variable_in
 
 Event = Callable[[str], None]
+BOARD_DIR = "/tmp/serialsync"  # a real board's: the helpers' bin/ and the definitions' tests/
 
 
 class _BoardGone(SerialsyncError):
@@ -62,6 +64,7 @@ class DeviceRun:
         started: Callable[[str, str, str | None], None] = lambda api, message_id, role: None,
         clock: RunClock | None = None,
         interrupted: Callable[[], str | None] = lambda: None,
+        board_dir: str = BOARD_DIR,
     ) -> None:
         self.job = job
         self.device = device
@@ -73,6 +76,7 @@ class DeviceRun:
         self.started = started
         self.clock = clock or RunClock()
         self.interrupted = interrupted
+        self.board_dir = board_dir  # where on the board the files of definitions go
         self.steps: list[StepResult] = []
         self.reason = ""
         self.variables: dict[str, bytes] = {}
@@ -81,6 +85,8 @@ class DeviceRun:
         self._failure = failure_pattern(job)
         self._typed = 0  # steps typed so far: each one's end marker is numbered
         self._ran: list[Step] = []  # steps with a result (run or skipped)
+        self._lava_nacks: list[str] = []  # nacked calls of LAVA's own helpers, in order
+        self.test_cases: list[dict] = []  # what parse patterns found in the steps' output
 
     # --- the whole run -----------------------------------------------------------------
     def run(self) -> None:
@@ -296,8 +302,20 @@ class DeviceRun:
         """One definition's steps as one script on the board; False when the device must stop."""
         first = self._typed + 1
         self._typed += len(steps)
-        run = DefinitionRun(self.session, first, [(s.command, s.name) for s in steps], self._failure, self.clock)
+        definition = action.definition(steps[0].definition)
+        if definition is not None and definition.files and not self._copy_files(definition, steps):
+            return False
+        run = DefinitionRun(
+            self.session,
+            first,
+            [(s.command, s.name) for s in steps],
+            self._failure,
+            self.clock,
+            prelude=_prelude(definition, self.board_dir),
+            parse=definition.parse if definition is not None else None,
+        )
         run.start()
+        keep_going = True
         for offset, step in enumerate(steps):
             if offset:
                 if (why := self.expelled()) is not None:
@@ -306,22 +324,58 @@ class DeviceRun:
                     break
                 run.go()
             self.event(f"step {number + offset + 1}/{len(action.steps)}: {step.name}")
+            nacks_before = len(self._lava_nacks)
             result = run.wait_step(self._timeout(action, self.job.timeouts.step), self.expelled)
             if result.result == "fail" and result.reason.startswith("stopped") and self.interrupted():
                 result = replace(result, result="skip", reason=f"not finished: {self.interrupted()}")
+            if result.result == "pass" and len(self._lava_nacks) > nacks_before:
+                # LAVA's own helper exits 0 on a nack; in LAVA the failed call fails the test job.
+                result = replace(result, result="fail", reason=self._lava_nacks[nacks_before])
+                run.stop()
+                run.ended = "a multinode call failed"
             self.steps.append(result)
             self._ran.append(step)
             if result.result == "fail":
                 self._fail(f"step {number + offset + 1} ({result.name!r}) failed: {result.reason}")
             if run.ended is not None:
+                # lava-test-raise and a failed LAVA multinode call end the device's job, as in LAVA.
+                keep_going = not run.ended.startswith(("lava-test-raise", "a multinode call failed"))
                 break
         why = run.ended or self.reason
         for result in run.not_run(f"not run: {why}"):
             self.steps.append(result)
         self._ran.extend(steps)
+        self.test_cases.extend(run.test_cases)
         run.finish()
-        if not run.console_known or self.expelled() is not None:
-            return False  # the group ended, or the console is in an unknown state
+        if not run.console_known or self.expelled() is not None or not keep_going:
+            return False  # the group ended, the job was ended, or the console is in an unknown state
+        return True
+
+    def board_call(self, call: CallRecord) -> None:
+        """A call the board's helper made (the watcher served it): a nacked LAVA one fails its step."""
+        if not call.ok and call.dialect == "lava":
+            what = f"{call.api} {call.message_id or ''}".rstrip()
+            self._lava_nacks.append(f"{what} failed: {call.reason}")
+
+    def _copy_files(self, definition: Definition, steps: list[Step]) -> bool:
+        """The definition's files onto the board (checksummed), before its steps; False if they cannot be."""
+        size = sum(len(data) for _, data, _ in definition.files)
+        directory = f"{self.board_dir}/{definition.directory}"
+        self.event(f"copying {len(definition.files)} files ({size} bytes) of {definition.origin} to {directory}")
+        try:
+            install_files(
+                self.session,
+                list(definition.files),
+                directory,
+                timeout=min(self.job.timeouts.step, max(self.deadline.remaining, 1.0)),
+                progress=lambda text: self.event(f"  copied {text}"),
+            )
+        except SerialsyncError as e:
+            self._fail(f"cannot copy the files of {definition.name!r} to the board: {e}")
+            for step in steps:
+                self.steps.append(skipped(self._typed, step.command, step.name, f"not run: {e}"))
+                self._ran.append(step)
+            return False
         return True
 
     def _command(self, action: Action) -> bool:
@@ -365,6 +419,18 @@ class DeviceRun:
         if reason:
             self._fail(f"{name} failed: {reason}")
         return True
+
+
+def _prelude(definition: Definition | None, board_dir: str) -> list[str]:
+    """What runs before a definition's first step, as in LAVA's run.sh: parameters, set -e, cd."""
+    if definition is None:
+        return []
+    lines = [shell_assignment(name, value.encode(), export=False) for name, value in definition.params]
+    if definition.stop_on_failure:
+        lines.append("set -e")
+    if definition.directory:
+        lines.append(f"cd {shlex.quote(f'{board_dir}/{definition.directory}')}")
+    return lines
 
 
 def _definitions(steps: tuple[Step, ...]) -> list[list[Step]]:

@@ -25,9 +25,9 @@
                            run: {steps: ["iperf3 -c $client_ip"]}}
       - command: {role: [server], name: collect, run: "echo done"}
 
-What serialsync cannot do (deploy images, fetch git test definitions) is
-either skipped with its protocol requests still made (``deploy``) or refused
-with the line. Keys LAVA knows that do not matter here are ignored; any
+What serialsync cannot do (deploy images) is skipped with its protocol
+requests still made (``deploy``); test definitions, inline or from git, are
+read by testdef.py. Keys LAVA knows that do not matter here are ignored; any
 other key is an error, so a typo never passes silently.
 """
 
@@ -54,7 +54,8 @@ from .fields import (
     step_of,
     string,
 )
-from .model import Action, Device, Job, Login, Request, Step, Timeouts, step_title, variable_in
+from .model import Action, Definition, Device, Job, Login, Request, Step, Timeouts, step_title, variable_in
+from .testdef import BOARD_TESTS_DIR, read_definition
 
 APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
 _KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
@@ -89,7 +90,7 @@ def parse_lava_job(root: yaml.MappingNode, source: str, problems: Problems) -> J
     devices, roles, essential, call_timeout = _group(top.get("protocols"), problems)
     if call_timeout is not None:
         timeouts = replace(timeouts, call=call_timeout)
-    actions = _actions(top.get("actions"), roles, action_timeout, problems)
+    actions = _actions(top.get("actions"), roles, action_timeout, problems, notes)
     patterns = failure_patterns_of(top.get("failure_patterns"), problems)
     on_failure = on_failure_of(top.get("on_failure"), problems)
     problems.raise_if_any()
@@ -207,7 +208,11 @@ def _group(node: yaml.Node | None, problems: Problems) -> tuple[list[Device], se
 
 
 def _actions(
-    node: yaml.Node | None, roles: set[str] | None, default_timeout: float | None, problems: Problems
+    node: yaml.Node | None,
+    roles: set[str] | None,
+    default_timeout: float | None,
+    problems: Problems,
+    notes: list[tuple[int | None, str]],
 ) -> list[Action]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         problems.add(node, "actions", "expected a list of actions (boot, test, command, deploy)")
@@ -227,14 +232,20 @@ def _actions(
                 kind_node, where, f"unknown action (serialsync runs boot, test, command; deploy is skipped){hint}"
             )
             continue
-        action = _action(kind, body, where, roles, default_timeout, problems)
+        action = _action(kind, body, where, roles, default_timeout, problems, notes)
         if action is not None:
             actions.append(action)
     return actions
 
 
 def _action(
-    kind: str, node: yaml.Node, where: str, roles: set[str] | None, default_timeout: float | None, problems: Problems
+    kind: str,
+    node: yaml.Node,
+    where: str,
+    roles: set[str] | None,
+    default_timeout: float | None,
+    problems: Problems,
+    notes: list[tuple[int | None, str]],
 ) -> Action | None:
     own = {
         "boot": {"prompts", "auto_login"},
@@ -257,9 +268,11 @@ def _action(
         login = _login(fields["auto_login"], f"{where}.auto_login", problems) if "auto_login" in fields else None
         return Action("boot", action_roles, requests, timeout, prompts=prompts, login=login, name="boot", line=line)
     if kind == "test":
-        steps = _test_steps(fields, where, problems)
+        steps, definitions = _test_steps(fields, where, problems, notes)
         name = string(fields["name"], f"{where}.name", problems) if "name" in fields else "test"
-        return Action("test", action_roles, requests, timeout, steps=steps, name=name, line=line)
+        return Action(
+            "test", action_roles, requests, timeout, steps=steps, name=name, line=line, definitions=definitions
+        )
     if kind == "command":
         name = name_of(fields.get("name"), f"{where}.name", problems) if "name" in fields else ""
         if "name" not in fields:
@@ -314,8 +327,11 @@ def _login(node: yaml.Node, where: str, problems: Problems) -> Login | None:
     )
 
 
-def _test_steps(fields: dict[str, yaml.Node], where: str, problems: Problems) -> tuple[Step, ...]:
+def _test_steps(
+    fields: dict[str, yaml.Node], where: str, problems: Problems, notes: list[tuple[int | None, str]]
+) -> tuple[tuple[Step, ...], tuple[Definition, ...]]:
     steps: list[Step] = []
+    found: list[Definition] = []
     if "steps" in fields:  # serialsync's shorthand: the steps right in the action
         steps.extend(_step_list(fields["steps"], f"{where}.steps", "test", problems))
     definitions = fields.get("definitions")
@@ -324,27 +340,17 @@ def _test_steps(fields: dict[str, yaml.Node], where: str, problems: Problems) ->
             problems.add(definitions, f"{where}.definitions", "expected a list of test definitions")
         else:
             for index, item in enumerate(definitions.value):
-                steps.extend(_definition(item, f"{where}.definitions[{index}]", problems))
+                item_where = f"{where}.definitions[{index}]"
+                numbers = "_".join(re.findall(r"\[(\d+)\]", item_where))
+                name = getattr(dict((k.value, v) for k, v in getattr(item, "value", [])).get("name"), "value", "test")
+                directory = f"{BOARD_TESTS_DIR}/{numbers}_{re.sub(r'[^A-Za-z0-9_.-]', '_', str(name))}"
+                definition, own = read_definition(item, item_where, directory, problems, notes)
+                if definition is not None:
+                    found.append(definition)
+                    steps.extend(own)
     if not steps and "steps" not in fields and definitions is None:
-        problems.add(fields.get("role"), where, "a test action needs definitions (from: inline) or steps")
-    return tuple(steps)
-
-
-def _definition(node: yaml.Node, where: str, problems: Problems) -> list[Step]:
-    fields = mapping(
-        node, where, {"from", "name", "path", "repository", "parameters", "lava-signal"}, {"from", "name"}, problems
-    )
-    origin = fields.get("from")
-    if origin is not None and getattr(origin, "value", None) != "inline":
-        problems.add(origin, f"{where}.from", "only inline test definitions (from: inline): no network here")
-        return []
-    name = string(fields.get("name"), f"{where}.name", problems) if "name" in fields else "test"
-    repository = mapping(fields.get("repository"), f"{where}.repository", {"metadata", "run", "install", "parse"},
-                          {"run"}, problems)  # fmt: skip
-    run = mapping(repository.get("run"), f"{where}.repository.run", {"steps"}, {"steps"}, problems)
-    if "steps" not in run:
-        return []
-    return _step_list(run["steps"], f"{where}.repository.run.steps", name, problems)
+        problems.add(fields.get("role"), where, "a test action needs definitions (inline or from git) or steps")
+    return tuple(steps), tuple(found)
 
 
 def _step_list(node: yaml.Node, where: str, prefix: str, problems: Problems) -> list[Step]:

@@ -124,7 +124,8 @@ class Definition:
     stop_on_failure: bool = False
     # Files the steps need (the definition's repository subtree), typed onto
     # the board before it runs; the steps then run from that directory.
-    files: tuple[tuple[str, bytes], ...] = ()
+    files: tuple[tuple[str, bytes, bool], ...] = ()  # (path in the repository, content, executable)
+    directory: str = ""  # where the files go and the steps run, under the board's directory ("": no cd)
     origin: str = ""  # where the files come from (a repository), for messages
 
 

@@ -41,6 +41,38 @@ def parse_test_case(line: str) -> dict | None:
     return {"name": name, "result": result, "measurement": measurement, "units": units}
 
 
+_TEST_SET_RE = re.compile(r"<LAVA_SIGNAL_TESTSET (?:START ([A-Za-z0-9_.-]+)|(STOP))>")
+_REFERENCE_RE = re.compile(r"<LAVA_SIGNAL_TESTREFERENCE ([A-Za-z0-9_.-]+) (pass|fail|skip|unknown) ([^\s>]+)>")
+
+
+class TestSignals:
+    """LAVA's test signals in a device's console lines, in order: test cases, in their test set, and references.
+
+    lava-test-set start NAME puts the test cases that follow into set NAME
+    until lava-test-set stop, as LAVA groups them.
+    """
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self) -> None:
+        self.current_set: str | None = None
+
+    def feed(self, line: str) -> dict | None:
+        """The test case a console line reports, if it reports one."""
+        if "<LAVA_SIGNAL_" not in line:
+            return None
+        if (found := _TEST_SET_RE.search(line)) is not None:
+            self.current_set = None if found.group(2) else found.group(1)
+            return None
+        case = parse_test_case(line)
+        if case is None and (found := _REFERENCE_RE.search(line)) is not None:
+            name, result, url = found.groups()
+            case = {"name": name, "result": result, "measurement": None, "units": None, "reference": url}
+        if case is not None and self.current_set is not None:
+            case["set"] = self.current_set
+        return case
+
+
 def call_case_name(api: str, message_id: str | None) -> str:
     """LAVA's name for a multinode call as a test case: multinode-lava-sync-round."""
     return f"multinode-{api}" + (f"-{message_id}" if message_id else "")
@@ -150,15 +182,19 @@ def _device_cases(result: JobResult, device: DeviceResult) -> list[ET.Element]:
     for reported in device.test_cases:  # lava-test-case on the board
         start, end = reported.get("start"), reported.get("end")
         took = end - start if isinstance(start, int | float) and isinstance(end, int | float) else None
-        case = _element("testcase", name=_name(reported["name"]), classname=classname, time=_seconds(took))
+        name = f"{reported['set']}/{reported['name']}" if reported.get("set") else reported["name"]
+        case = _element("testcase", name=_name(name), classname=classname, time=_seconds(took))
+        said = "the parse pattern found" if reported.get("source") == "parse" else "lava-test-case reported"
         if reported["result"] == "fail":
-            case.append(_element("failure", message="lava-test-case reported fail"))
+            case.append(_element("failure", message=f"{said} fail"))
         elif reported["result"] in ("skip", "unknown"):
-            case.append(_element("skipped", message=f"lava-test-case reported {reported['result']}"))
+            case.append(_element("skipped", message=f"{said} {reported['result']}"))
         if reported.get("measurement") is not None:
             # junit-10.xsd has no properties in a testcase: the measurement is its output.
             value = f"{reported['measurement']} {reported.get('units') or ''}".strip()
             case.append(_element("system-out", f"measurement: {value}\n"))
+        elif reported.get("reference"):
+            case.append(_element("system-out", f"reference: {reported['reference']}\n"))
         cases.append(case)
     if device.result != "pass" and not any(c.find("failure") is not None for c in cases):
         # A device that failed before any step (no console, no shell), or was interrupted, still shows why.

@@ -28,10 +28,10 @@ from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import StepResult, wait_ready
-from .device import DeviceRun, never_ran
+from .device import BOARD_DIR, DeviceRun, never_ran
 from .interrupt import Interrupt
 from .model import Device, Job
-from .records import ConsoleLogs, parse_test_case, write_junit
+from .records import ConsoleLogs, TestSignals, write_junit
 
 __all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wait_ready"]
 
@@ -251,12 +251,19 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                 missing_seen[len(records) - 1] = seen
         reporter.call_done(device, call)
 
+    def board_call(call: CallRecord) -> None:  # a call the board's helper made, served by the watcher
+        record(call)
+        if run is not None:
+            run.board_call(call)
+
     try:
         with open(log_path, "wb") as raw_log, open(outdir / f"{device.name}.console.timestamped.log", "wb") as stamped:
 
+            signals = TestSignals()
+
             def on_line(line: str) -> None:
                 last_lines[device.name] = line
-                if (case := parse_test_case(line)) is not None:
+                if (case := signals.feed(line)) is not None:
                     now = clock.now()
                     result.test_cases.append({**case, **clock.span(now, now)})
 
@@ -277,7 +284,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                     transport.write,
                     call_timeout=job.timeouts.call,
                     pacer=make_pacer(device.pacing, device.character_delay),
-                    on_call=record,
+                    on_call=board_call,
                     on_request=lambda _name, request: _blocking_started(reporter, device, request),
                 )
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)
@@ -293,11 +300,16 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                     started=lambda api, mid, role: reporter.call_started(device, api, mid, role),
                     clock=clock,
                     interrupted=lambda: context.interrupt.reason,
+                    # A simulated board is a shell on this host: its own directory, not the host's /tmp.
+                    board_dir=str((outdir / device.name).resolve())
+                    if device.connection.startswith("simulated")
+                    else BOARD_DIR,
                 )
                 try:
                     run.run()
                 finally:
                     result.steps = run.steps
+                    result.test_cases = sorted(result.test_cases + run.test_cases, key=lambda c: c["start"])
                     result.reason = run.reason
                 if not result.reason:
                     result.result = "pass"

@@ -7,6 +7,7 @@ its image (the host types them in and verifies them), and has no group file
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -152,3 +153,41 @@ actions:
     assert "at=/proc here=kept" in device.steps[1].output_tail
     assert "here=unset" in device.steps[4].output_tail  # a fresh script: its own state
     assert "dut1" in device.steps[5].output_tail
+
+
+# A parameter with spaces, both quotes, a $( ), a backslash and a glob: it arrives as data.
+NASTY_PARAMETER = """it's "quoted" $(touch /tmp/never) \\ *"""
+
+
+def test_qemu_a_definition_from_git_is_typed_onto_the_board_and_runs_there(tmp_path, qemu_board, make_git_repository):
+    """Linaro-style test-definitions from a git repository, its files typed over the UART and checksummed."""
+    repository = make_git_repository(tmp_path / "test-definitions")
+    board = qemu_board("dut1")
+    text = f"""
+job_name: git-on-a-board
+timeouts: {{job: {{minutes: 6}}, action: {{minutes: 4}}}}
+protocols:
+  lava-multinode:
+    roles:
+      solo: {{devices: [{{name: dut1, connection: '{board.spec}', install_helpers: true}}]}}
+    timeout: {{minutes: 2}}
+actions:
+- test:
+    role: [solo]
+    definitions:
+    - from: git
+      repository: {repository}
+      path: automated/linux/smoke/smoke.yaml
+      name: smoke-tests
+      parameters:
+        TESTS: "pwd, uname -r, true"
+        GREETING: {json.dumps(NASTY_PARAMETER)}
+"""
+    result = run_job(parse_job(text, source="git.yaml"), tmp_path / "out")
+    (device,) = result.devices
+    assert result.passed, [(s.name, s.reason, s.output_tail[-300:]) for s in device.steps]
+    cases = {c["name"]: c["result"] for c in device.test_cases}
+    assert cases == {"pwd": "pass", "uname": "pass", "true": "pass"}
+    greeting = next(s for s in device.steps if "greeting" in s.name)
+    assert f"greeting=[{NASTY_PARAMETER}]" in greeting.output_tail
+    assert "/tmp/serialsync/tests/" in (tmp_path / "out" / "dut1.console.log").read_text(errors="replace")

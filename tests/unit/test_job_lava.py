@@ -80,7 +80,8 @@ def test_lava_job_problems_are_all_reported_with_lines():
         "bad.yaml:9: actions[0].boot.role: unknown role 'clients'",
         "bad.yaml:14: actions[1].test.protocols.lava-multinode[0].request: expected one of lava-send",
         "bad.yaml:18: actions[1].test.protocols.lava-multinode[1].message.ip: a wait's message names where",
-        "bad.yaml:20: actions[1].test.definitions[0].from: only inline test definitions",
+        "bad.yaml:20: actions[1].test.definitions[0].repository: missing",
+        "bad.yaml:20: actions[1].test.definitions[0].path: missing",
         "bad.yaml:22: actions[2].reboot: unknown action",
     ):
         assert expected in message, (expected, message)

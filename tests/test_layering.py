@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "serialsync"
@@ -106,3 +107,79 @@ def test_layering_protocol_is_sans_io():
     for path in sorted((PACKAGE / "protocol").rglob("*.py")):
         _, external = imported_parts(path)
         assert not external & SANS_IO_FORBIDDEN, f"{path.name} imports {external & SANS_IO_FORBIDDEN}"
+
+
+def module_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imported_modules(path: Path) -> dict[str, list[str]]:
+    """serialsync modules path imports (anywhere in it, a function too) -> the names it takes from each."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = module_of(path).split(".")
+    package = here if path.name == "__init__.py" else here[:-1]
+    found: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("serialsync"):
+                    found.setdefault(alias.name, [])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            if not target.startswith("serialsync"):
+                continue
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                if _exists(submodule):
+                    found.setdefault(submodule, [])  # `from . import x`: the module x
+                else:
+                    found.setdefault(target, []).append(alias.name)
+    return found
+
+
+def _exists(module: str) -> bool:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    return path.is_dir() or path.with_suffix(".py").is_file()
+
+
+def test_layering_no_import_cycle_at_any_level():
+    """Module by module, imports inside functions and for type checking included: no cycle."""
+    graph = {module_of(p): set(imported_modules(p)) for p in PACKAGE.rglob("*.py")}
+    # A package's __init__ re-exports what is below it: importing the package is importing those.
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if target not in graph or target == module:
+                continue
+            if state.get(target) == 1:
+                # A package importing its own parts is how it re-exports them, not a cycle.
+                loop = [*trail[trail.index(target) :], target] if target in trail else [module, target]
+                if not all(a.startswith(b + ".") or b.startswith(a + ".") for a, b in itertools.pairwise(loop)):
+                    cycles.append(" -> ".join(loop))
+            elif state.get(target) is None:
+                visit(target, [*trail, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if state.get(module) is None:
+            visit(module, [module])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_layering_no_private_name_is_imported_from_another_module():
+    offences = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for module, names in imported_modules(path).items():
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            if private:
+                offences.append(f"{module_of(path)} imports {', '.join(private)} from {module}")
+    assert not offences, "\n".join(offences)

@@ -2,7 +2,8 @@
 
 from .load import load_job, parse_job
 from .model import Device, Job, Timeouts
-from .run import DeviceResult, JobResult, Reporter, StepResult, run_job
+from .results import DeviceResult, JobResult, StepResult
+from .run import Reporter, run_job
 
 __all__ = [
     "Device",

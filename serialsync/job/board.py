@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import pexpect
 
@@ -18,32 +17,13 @@ from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..errors import BoardNotReady, TypingFailed
 from .model import Device, Job, Login, Parse
+from .results import StepResult, skipped
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
 OUTPUT_TAIL = 4000  # bytes of a step's output kept in the results
 
 Warn = Callable[[str], None]
-
-
-@dataclass
-class StepResult:
-    index: int
-    command: str
-    result: str  # "pass" | "fail" | "skip" (never ran)
-    exit_status: int | None
-    duration: float
-    reason: str = ""
-    output_tail: str = ""  # the step's own output (its last OUTPUT_TAIL bytes), not what was typed
-    name: str = ""  # the test case's name
-    started_at: str = ""  # wall clock, ISO 8601; "" for a step that never ran
-    ended_at: str = ""
-    start: float | None = None  # seconds since the job started
-    end: float | None = None
-
-
-def skipped(index: int, command: str, name: str, reason: str) -> StepResult:
-    return StepResult(index, command, "skip", None, 0.0, reason, name=name)
 
 
 def _status_words(status: int) -> str:

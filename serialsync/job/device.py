@@ -29,18 +29,17 @@ from ..watcher import CallRecord
 from .board import (
     OUTPUT_TAIL,
     DefinitionRun,
-    StepResult,
     failure_pattern,
     log_in,
     prepare_console,
     run_command,
     shell_assignment,
-    skipped,
     wait_prompt,
     wait_ready,
     watch_console,
 )
 from .model import Action, Definition, Device, Job, Request, Step, variable_in
+from .results import StepResult, skipped
 
 Event = Callable[[str], None]
 BOARD_DIR = "/tmp/serialsync"  # a real board's: the helpers' bin/ and the definitions' tests/

@@ -16,11 +16,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
-if TYPE_CHECKING:
-    from .run import DeviceResult, JobResult
-
+from .results import DeviceResult, JobResult
 
 LAST_LINE_BYTES = 200
 _ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")

@@ -8,11 +8,10 @@ it fail at once instead of at their timeout.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pexpect
@@ -27,11 +26,12 @@ from ..timeline import write_run_timeline
 from ..transports import Transport, open_transport
 from ..transports.pacing import make_pacer
 from ..watcher import API_NAMES, CallRecord, Watcher
-from .board import StepResult, wait_ready
+from .board import wait_ready
 from .device import BOARD_DIR, DeviceRun, never_ran
 from .interrupt import Interrupt
 from .model import Device, Job
 from .records import ConsoleLogs, TestSignals, write_junit
+from .results import DeviceResult, JobResult, StepResult
 
 __all__ = ["DeviceResult", "JobResult", "Reporter", "StepResult", "run_job", "wait_ready"]
 
@@ -59,48 +59,6 @@ def _blocking_started(reporter: Reporter, device: Device, request: object) -> No
     if api in ("lava-sync", "lava-wait", "lava-wait-all"):
         reporter.call_started(device, api, getattr(request, "message_id", None), getattr(request, "role", None))
 
-
-
-@dataclass
-class DeviceResult:
-    name: str
-    role: str
-    connection: str
-    result: str = "fail"
-    reason: str = ""
-    duration: float = 0.0
-    steps: list[StepResult] = field(default_factory=list)
-    calls: list[dict] = field(default_factory=list)
-    console_log: str = ""
-    dropped: dict[str, int] = field(default_factory=dict)
-    # lava-test-case results the board printed: {name, result, measurement, units, started_at, ...}
-    test_cases: list[dict] = field(default_factory=list)
-    started_at: str = ""  # wall clock, ISO 8601 with offset
-    ended_at: str = ""
-    start: float = 0.0  # seconds since the job started
-    end: float = 0.0
-
-
-@dataclass
-class JobResult:
-    job: str
-    result: str  # "pass" | "fail" | "interrupted"
-    duration: float
-    devices: list[DeviceResult]
-    started_at: str = ""
-    ended_at: str = ""
-    start: float = 0.0
-    end: float = 0.0
-    interrupted: str = ""  # why the run was stopped before its end (Ctrl-C, SIGTERM); "" if it was not
-    hostname: str = ""
-    group_events: list[dict] = field(default_factory=list)  # {start, text}: the group is stuck, ...
-
-    @property
-    def passed(self) -> bool:
-        return self.result == "pass"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
 
 class Reporter:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from serialsync.job.board import StepResult, skipped
 from serialsync.job.records import write_junit, xml_text
-from serialsync.job.run import DeviceResult, JobResult
+from serialsync.job.results import DeviceResult, JobResult, StepResult, skipped
 
 EVERY_CONTROL = "".join(map(chr, range(0x20))) + "\x7f"
 NOT_XML = "\ufffe\uffff\ud800"  # never allowed in XML 1.0; the last a lone surrogate (surrogateescape'd byte)

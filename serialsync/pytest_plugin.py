@@ -9,7 +9,8 @@ asks for one of its fixtures:
     of this host gone from the group, consoles closed, board processes
     ended). Defined by, first found: ``@pytest.mark.serialsync(devices=[...])``
     or ``(job="file.yaml")``; an override of the ``serialsync_devices``
-    fixture; ``--serialsync-job``.
+    fixture; ``--serialsync-job``; else labgrid's environment (``--lg-env``):
+    its targets that have a SerialsyncDriver.
 ``serialsync_host``
     This test as a member of that group (requesting it makes the test join,
     under ``--serialsync-host-role``, default ``host``): send / wait /
@@ -25,6 +26,7 @@ section and a ``serialsync.call`` / ``serialsync.command`` property in
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -160,6 +162,32 @@ class _Factory:
         self.request.node.stash[GROUPS].append(made)
         return made
 
+    def _common(self, base: str, host_role: str | None, host_name: str | None) -> dict[str, Any]:
+        config = self.request.config
+        local = None
+        if config.getoption("serialsync_devices"):
+            local = [name.strip() for name in config.getoption("serialsync_devices").split(",") if name.strip()]
+        test_id = zlib.crc32(f"{self.request.node.nodeid}#{len(self.groups)}".encode()) & 0xFFFFFFFF
+        base = config.getoption("serialsync_group") or base
+        return {
+            "coordinator": config.getoption("serialsync_coordinator"),
+            "group": f"{_GROUP_CHARS.sub('-', base)[:50]}-{test_id:08x}",
+            "host": (host_name or config.getoption("serialsync_host_name"), host_role) if host_role else None,
+            "local": local,
+        }
+
+    def labgrid(self, env: Any, *, host_role: str | None = None, host_name: str | None = None) -> Any:
+        """A group of the labgrid environment's targets that have a SerialsyncDriver."""
+        from .labgrid import labgrid_group
+
+        made = labgrid_group(
+            env, call_timeout=self.request.config.getoption("serialsync_call_timeout"),
+            **self._common("labgrid", host_role, host_name),
+        )  # fmt: skip
+        self.groups.append(made)
+        self.request.node.stash[GROUPS].append(made)
+        return made
+
     def close(self) -> None:
         node = self.request.node
         outcome = node.stash.get(OUTCOME, "")
@@ -203,15 +231,18 @@ def serialsync_group(request: pytest.FixtureRequest, make_serialsync_group: _Fac
         devices = serialsync_devices
     elif devices is None and config.getoption("serialsync_job"):
         job = Path(config.invocation_params.dir) / config.getoption("serialsync_job")
+    host_role = options.pop("host_role", None)
+    if host_role is None and "serialsync_host" in request.fixturenames:
+        host_role = config.getoption("serialsync_host_role")
+    if devices is None and job is None and (getattr(config.option, "lg_env", None) or os.environ.get("LG_ENV")):
+        # labgrid's own pytest plugin holds the environment: its targets with a SerialsyncDriver
+        return make_serialsync_group.labgrid(request.getfixturevalue("env"), host_role=host_role, **options)
     if devices is None and job is None:
         pytest.fail(
             "serialsync_group needs its boards: @pytest.mark.serialsync(devices=[(name, role, connection), ...]) "
             "or (job=FILE), an override of the serialsync_devices fixture, or --serialsync-job FILE",
             pytrace=False,
         )
-    host_role = options.pop("host_role", None)
-    if host_role is None and "serialsync_host" in request.fixturenames:
-        host_role = config.getoption("serialsync_host_role")
     return make_serialsync_group(devices, job=job, host_role=host_role, **options)
 
 

@@ -147,3 +147,10 @@ def write_env(tmp_path):
         return path
 
     return write
+
+
+def pytest_configure(config):
+    # the qemu tier's marker (tests/qemu/conftest.py registers it too, when that directory is collected)
+    config.addinivalue_line("markers", "qemu: boots an emulated board under qemu-system-x86_64 (CI installs qemu)")
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")

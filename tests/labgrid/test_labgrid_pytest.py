@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import shell_driver
+from conftest import need, shell_driver
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +52,13 @@ def test_fails(serialsync_group):
     result.stdout.fnmatch_lines(["*serialsync console client2*", "*client2-was-here*"])
     xml = (pytester.path / "r.xml").read_text()
     assert "host: lava-sync go: ok" in xml and "client1: lava-wait address: ok" in xml
+
+
+def test_labgrid_example_runs_with_its_documented_command(pytester):
+    need("socat", "socat")
+    need("busybox", "busybox")
+    example = Path(__file__).resolve().parents[2] / "examples" / "labgrid"
+    result = pytester.runpytest_subprocess(
+        str(example), "--lg-env", str(example / "env.yaml"), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)

@@ -254,3 +254,12 @@ def test_interrupted(serialsync_group, serialsync_host):
         assert f"lava-sync: {name} has left the group (test_interrupted was interrupted".encode() in text, text[-1500:]
         assert b"__SSPYRC_1:1__" in text
     assert _processes_under(basetemp) == []
+
+
+def test_plugin_example_runs_with_its_documented_command(pytester):
+    example = Path(__file__).resolve().parents[2] / "examples" / "pytest"
+    xml = pytester.path / "results.xml"
+    result = pytester.runpytest_subprocess(str(example), "-rA", f"--junitxml={xml}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*host: lava-wait-all client-ready client: ok*"])
+    assert "serialsync.call" in xml.read_text()

@@ -99,6 +99,7 @@ class Watcher:
         on_call: Callable[[CallRecord], None] | None = None,
         on_request: Callable[[str, Request], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        retries: bool = True,
     ) -> None:
         self.device = device
         self.coordinator = coordinator
@@ -134,6 +135,9 @@ class Watcher:
         self._retries_since_intact = 0
         self._retrying_since = 0.0
         self._retries_queued = 0  # retry lines waiting to be typed (bounded: bursts of damage)
+        # Whether retry lines may be typed now: only while a step of the board runs, so
+        # that console noise during a boot (a bootloader stops on any byte) gets no keystroke.
+        self._retries_allowed = retries
         self._scheduler = Scheduler(f"{device}-timers")
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
@@ -321,9 +325,23 @@ class Watcher:
             copies = self._unconfirmed.get(token, 1)
         self._after(_backoff(self.ack_timeout, copies) + len(typed) / 4096, check)
 
+    def allow_retries(self, allowed: bool) -> None:
+        """Whether the board may be asked to print a damaged marker again (typing a retry line).
+
+        Replies to markers are always typed; a retry line is typed only while
+        this is on: a runner turns it on while a step of the board runs, and a
+        dispatcher using attach() while it has a test running (it starts on,
+        unless the watcher was made with ``retries=False``).
+        """
+        with self._state_lock:
+            self._retries_allowed = allowed
+
     def _type_retry(self, *, continuing: bool = False) -> None:
         """Ask the board to print its marker again, and again later if nothing intact comes."""
         with self._state_lock:
+            if not self._retries_allowed:
+                log.info("%s: no retry line typed: no step of the board is running", self.device)
+                return
             now = self._clock.monotonic()
             expired = now - self._retrying_since > self.call_timeout
             if continuing and expired:

@@ -50,10 +50,9 @@ def wait_ready(
     probe = 0
     while True:
         probe += 1
-        # Split quotes: the echo of the typed line cannot match the output.
-        session.sendline(f"echo __SS''READY{probe}__")
+        session.sendline(_probe(probe))
         try:
-            session.expect(rb"__SSREADY\d+__", timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
+            session.expect(_ANSWERS, timeout=min(READY_PROBE_INTERVAL, deadline.remaining))
             break
         except (pexpect.TIMEOUT, TypingFailed):  # a booting board may echo nothing yet
             if stop is not None and (why := stop()) is not None:
@@ -61,8 +60,22 @@ def wait_ready(
             if deadline.expired:
                 raise BoardNotReady(_no_shell(session, timeout, timeout_name)) from None
     if probe > 1:
-        session.sendline("echo __SS''READY0__")
-        session.expect(rb"__SSREADY0__", timeout=max(1.0, deadline.remaining))
+        session.sendline(_probe(0))
+        session.expect(_answer(0), timeout=max(1.0, deadline.remaining))
+
+
+# The answer to probe N is computed by the shell ($(( ))), so a bootloader's echo,
+# which prints what it was given, cannot answer it; split quotes keep the echo of
+# the typed line from matching too.
+def _probe(number: int) -> str:
+    return f"echo __SS''READY$(({number} * 7 + 1000))__"
+
+
+def _answer(number: int) -> re.Pattern[bytes]:
+    return re.compile(rb"__SSREADY%d__" % (number * 7 + 1000))
+
+
+_ANSWERS = re.compile(rb"__SSREADY[0-9]{4,}__")
 
 
 def _no_shell(session: ConsoleSession, timeout: float, timeout_name: str) -> str:

@@ -313,6 +313,9 @@ class DeviceRun:
             prelude=_prelude(definition, self.board_dir),
             parse=definition.parse if definition is not None else None,
         )
+        watcher = self.session.watcher
+        if watcher is not None:
+            watcher.allow_retries(True)  # a helper's damaged marker may now be asked for again
         run.start()
         keep_going = True
         for offset, step in enumerate(steps):
@@ -346,6 +349,8 @@ class DeviceRun:
         self._ran.extend(steps)
         self.test_cases.extend(run.test_cases)
         run.finish()
+        if watcher is not None:
+            watcher.allow_retries(False)
         if not run.console_known or self.expelled() is not None or not keep_going:
             return False  # the group ended, the job was ended, or the console is in an unknown state
         return True

@@ -244,6 +244,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                     pacer=make_pacer(device.pacing, device.character_delay),
                     on_call=board_call,
                     on_request=lambda _name, request: _blocking_started(reporter, device, request),
+                    retries=False,  # only while one of its steps runs: see DeviceRun
                 )
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)
                 reporter.device_event(device, f"connected ({device.connection})")

@@ -79,8 +79,10 @@ def install_helpers(
         if status != 0:
             raise InstallError(f"cannot create {directory} on the board: {output.decode(errors='replace').strip()}")
         installed = [_install_file(session, path, directory, timeout) for path in helper_files()]
-        names = " ".join(shlex.quote(f"{directory}/{name}") for name in HELPER_NAMES)
-        status, output = _run(session, f"chmod 755 {names} && unset -f _ss_put _ss_sum", timeout)
+        # Names relative to the directory: a long directory repeated per helper would make a line
+        # longer than a line editor takes (busybox's: 1024 characters).
+        names = " ".join(shlex.quote(name) for name in HELPER_NAMES)
+        status, output = _run(session, f"(cd {quoted_dir} && chmod 755 {names}) && unset -f _ss_put _ss_sum", timeout)
         if status != 0:
             raise InstallError(f"cannot make the helpers executable: {output.decode(errors='replace').strip()}")
     except (pexpect.TIMEOUT, pexpect.EOF) as e:

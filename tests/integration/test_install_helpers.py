@@ -19,7 +19,10 @@ def ready(session: ConsoleSession) -> None:
 
 
 @pytest.mark.parametrize("shell", ["dash", "busybox"])
-def test_install_types_the_helpers_and_they_work(tmp_path, shell):
+@pytest.mark.parametrize("deep", [False, True], ids=["short-dir", "long-dir"])
+def test_install_types_the_helpers_and_they_work(tmp_path, shell, deep):
+    # A long directory: no typed line may grow with it past a line editor's limit (busybox: 1024).
+    installed_dir = tmp_path / "b" / ("installed" if not deep else "/".join(["a-rather-long-directory-name"] * 8))
     board = SimulatedBoard(workdir=tmp_path / "b", shell=shell, helpers=False)
     group = MemoryCoordinator([Member("b", "solo")])
     watcher = Watcher("b", group, board.write)
@@ -28,11 +31,11 @@ def test_install_types_the_helpers_and_they_work(tmp_path, shell):
         ready(session)
         session.sendline("command -v lava-sync || echo NO''PE")
         session.expect(rb"NOPE")
-        installed = install_helpers(session, directory=str(tmp_path / "b" / "installed"))
+        installed = install_helpers(session, directory=str(installed_dir))
         assert {f.path.rsplit("/", 1)[1] for f in installed} >= {"lava-sync", "serialsync.awk", "serialsync.lib"}
         # The install itself never looked like a request to the watcher.
         assert watcher.calls == [] and not watcher.parser.stats
-        session.sendline(f"PATH={tmp_path / 'b' / 'installed'}:$PATH; lava-send hi k=v && lava-sync s && echo O''K")
+        session.sendline(f"PATH={installed_dir}:$PATH; lava-send hi k=v && lava-sync s && echo O''K")
         session.expect(rb"OK")
         assert [(c.api, c.ok) for c in watcher.calls] == [("lava-send", True), ("lava-sync", True)]
     finally:

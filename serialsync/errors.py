@@ -52,7 +52,11 @@ class CoordinatorError(SerialsyncError):
 
 
 class GroupTimeout(CoordinatorError):
-    """A blocking group call reached its deadline."""
+    """A blocking group call reached its deadline; ``missing`` names the devices it still waited for."""
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class UnknownRole(CoordinatorError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ._scheduler import Scheduler, WorkerPool
 from ._time import SYSTEM_CLOCK, Clock, Deadline
 from .coordinator import Coordinator
-from .errors import CoordinatorError, EchoMismatch
+from .errors import CoordinatorError, EchoMismatch, GroupTimeout
 from .protocol import (
     Ack,
     DamagedRequest,
@@ -77,6 +77,7 @@ class CallRecord:
     role: str | None = None
     finished: float = 0.0  # when the reply was decided, on the watcher's monotonic clock
     dialect: str = "serialsync"  # "lava": made by LAVA's own helpers (which exit 0 on a nack)
+    missing: tuple[str, ...] = ()  # a timed-out call: the devices it still waited for
 
 
 def _backoff(first: float, attempt: int) -> float:
@@ -237,40 +238,43 @@ class Watcher:
     def _serve_blocking(self, request: Request) -> None:
         started = self._clock.monotonic()
         try:
-            reply = self._serve(request)
-            self._finish(request, reply, started)
+            self._finish(request, self._serve(request), started)
         finally:
             with self._idle:
                 self._pending -= 1
                 self._idle.notify_all()
 
-    def _serve(self, request: Request) -> Reply:
+    def _serve(self, request: Request) -> tuple[Reply, tuple[str, ...]]:
+        """The reply, and for a timed-out call the devices it still waited for."""
         coordinator = self.coordinator
         deadline = Deadline.after(self.call_timeout, self._clock)
         try:
             if isinstance(request, SendRequest):
                 coordinator.send(self.device, request.message_id, dict(request.data))
-                return Ack()
+                return Ack(), ()
             if isinstance(request, SyncRequest):
                 coordinator.sync(self.device, request.message_id, deadline)
-                return Ack()
+                return Ack(), ()
             if isinstance(request, WaitAllRequest):
-                return WaitComplete(coordinator.wait_all(self.device, request.message_id, request.role, deadline))
+                return WaitComplete(coordinator.wait_all(self.device, request.message_id, request.role, deadline)), ()
             if isinstance(request, WaitRequest):
-                return WaitComplete(coordinator.wait(self.device, request.message_id, deadline))
+                return WaitComplete(coordinator.wait(self.device, request.message_id, deadline)), ()
             if isinstance(request, GroupRequest):
                 members = [(m.device, m.role) for m in coordinator.members]
-                return GroupInfo(wire.group_file_text(self.device, members))
+                return GroupInfo(wire.group_file_text(self.device, members)), ()
             if isinstance(request, RejectedRequest):
-                return Nack(f"invalid request: {request.reason}")
+                return Nack(f"invalid request: {request.reason}"), ()
+        except GroupTimeout as e:
+            return Nack(str(e)), e.missing
         except CoordinatorError as e:
-            return Nack(str(e))
+            return Nack(str(e)), ()
         except Exception as e:  # the board must get an answer whatever broke on the host
             log.exception("%s: internal error serving %s", self.device, request)
-            return Nack(f"host error ({e or 'no detail'}); the host's log has the details")
-        return Nack("unsupported request")
+            return Nack(f"host error ({e or 'no detail'}); the host's log has the details"), ()
+        return Nack("unsupported request"), ()
 
-    def _finish(self, request: Request, reply: Reply, started: float) -> None:
+    def _finish(self, request: Request, served: tuple[Reply, tuple[str, ...]], started: float) -> None:
+        reply, missing = served
         # The call is recorded before its reply is typed: whatever the board does once it
         # has the reply (end its step, say) can only be seen after the record exists.
         record = CallRecord(
@@ -283,6 +287,7 @@ class Watcher:
             role=getattr(request, "role", None),
             finished=self._clock.monotonic(),
             dialect=request.dialect.value,
+            missing=missing,
         )
         if isinstance(reply, Nack):
             log.warning("%s: %s %s: nack: %s", self.device, record.api, record.message_id or "", reply.reason)

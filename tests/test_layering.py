@@ -31,7 +31,7 @@ ALLOWED = {
     },
     # a group of boards driven from Python (the pytest plugin's and labgrid's runtime)
     "boards": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "install", "job"},
-    "pytest_plugin": {"errors", "_time", "coordinator", "job", "boards"},
+    "pytest_plugin": {"errors", "_time", "coordinator", "job", "boards", "labgrid"},
     "labgrid": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "install", "job", "boards"},
     "__main__": {"cli"},
     "cli": {

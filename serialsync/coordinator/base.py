@@ -18,20 +18,17 @@ Semantics shared by every backend:
 
 from __future__ import annotations
 
-import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from serialsync._time import Deadline, format_seconds
+from serialsync._time import Deadline
 from serialsync.errors import UnknownDevice, UnknownRole
 
 __all__ = ["Coordinator", "GroupData", "Member"]
-
-log = logging.getLogger("serialsync.coordinator")
 
 # sender device -> key -> value; values are arbitrary bytes, kept byte-exact.
 GroupData = dict[str, dict[str, bytes]]
@@ -53,73 +50,7 @@ class Member:
                 raise ValueError(f"member {field} must be 1-64 characters of A-Z a-z 0-9 _ . -, not {value!r}")
 
 
-def check_members(members: Iterable[Member]) -> tuple[Member, ...]:
-    """Validate a group at construction: non-empty, Member objects, unique devices."""
-    group = tuple(members)
-    if not group:
-        raise ValueError("a group needs at least one member")
-    seen: set[str] = set()
-    for member in group:
-        if not isinstance(member, Member):
-            raise TypeError(f"group members must be Member objects, not {member!r}")
-        if member.device in seen:
-            raise ValueError(f"device {member.device!r} appears twice in the group")
-        seen.add(member.device)
-    return group
-
-
-def check_message_id(message_id: object) -> None:
-    # Caller misuse of the Python API (the protocol layer validates board input).
-    if not isinstance(message_id, str) or not message_id:
-        raise ValueError(f"message_id must be a non-empty str, not {message_id!r}")
-
-
-def check_data(data: Mapping[str, bytes]) -> dict[str, bytes]:
-    """Validate and copy send data, so a bad item never leaves a half-merged message."""
-    clean: dict[str, bytes] = {}
-    for key, value in data.items():
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"data keys must be non-empty str, not {key!r}")
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise TypeError(f"value of {key!r} must be bytes, not {type(value).__name__}")
-        clean[key] = bytes(value)
-    return clean
-
-
-def copy_group_data(data: Mapping[str, Mapping[str, bytes]], order: Iterable[str]) -> GroupData:
-    """The senders' data in group order, whatever order they sent in.
-
-    So a reply is the same however the sends raced (a replayed run answers as
-    recorded). Callers get their own dicts: the store must not change under them.
-    """
-    return {sender: dict(data[sender]) for sender in order if sender in data}
-
-
-def timeout_reason(deadline: Deadline, scope: str, missing: Iterable[str], verb: str) -> str:
-    """The one spelling of a timeout, shared by backends so logs read the same everywhere.
-
-    e.g. "timed out after 2 s waiting for 'ready' from role 'client': dev2, dev3 never sent it"
-    """
-    names = ", ".join(missing)
-    if not names:  # "nobody sent it", not "nobody never sent it"
-        names, verb = "nobody", verb.replace("never ", "")
-    return f"timed out after {format_seconds(deadline.timeout)} waiting for {scope}: {names} {verb}"
-
-
-_MISSING_RE = re.compile(r": ([A-Za-z0-9_.-]+(?:, [A-Za-z0-9_.-]+)*) never (?:sent|reached) it\Z")
-
-
-def missing_in(reason: str) -> list[str]:
-    """The devices a timeout_reason() text names as missing ([] for any other text)."""
-    found = _MISSING_RE.search(reason)
-    return found.group(1).split(", ") if found and found.group(1) != "nobody" else []
-
-
 GROUP_ENDED = "group ended: "  # how end_group() words the departure of the devices it sends away
-
-
-def left_reasons(left: Mapping[str, str], devices: Iterable[str]) -> str:
-    return "; ".join(f"{device} left the group ({left[device]})" for device in devices)
 
 
 class Coordinator(ABC):

@@ -26,13 +26,15 @@ from serialsync.coordinator.base import (
     Coordinator,
     GroupData,
     Member,
+)
+from serialsync.coordinator.rules import (
     check_data,
     check_members,
     check_message_id,
     copy_group_data,
     left_reasons,
     log,
-    timeout_reason,
+    timed_out,
 )
 from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
 
@@ -137,7 +139,7 @@ class MemoryCoordinator(Coordinator):
         what: str,
         deadline: Deadline,
         attempt: Callable[[], _T | None],
-        on_timeout: Callable[[], str],
+        on_timeout: Callable[[], GroupTimeout],
     ) -> _T:
         """Wait (lock held) until ``attempt`` returns a value; it raises if it never can.
 
@@ -153,9 +155,9 @@ class MemoryCoordinator(Coordinator):
                     return result
                 remaining = deadline.remaining
                 if remaining <= 0:
-                    reason = on_timeout()
-                    log.warning("%s: %s", device, reason)
-                    raise GroupTimeout(reason)
+                    error = on_timeout()
+                    log.warning("%s: %s", device, error)
+                    raise error
                 if waiter not in self._waiters:
                     self._waiters.append(waiter)
                     self._report_stall()
@@ -247,7 +249,7 @@ class MemoryCoordinator(Coordinator):
                 deadline,
                 attempt,
                 # Any other device still here could have sent it: name them, for the report.
-                lambda: timeout_reason(
+                lambda: timed_out(
                     deadline,
                     f"{message_id!r} from any device",
                     [o for o in others if o not in self._left],
@@ -281,7 +283,7 @@ class MemoryCoordinator(Coordinator):
                 f"lava-wait-all {message_id!r}" + ("" if role is None else f" {role!r}"),
                 deadline,
                 attempt,
-                lambda: timeout_reason(deadline, scope, missing(), "never sent it"),
+                lambda: timed_out(deadline, scope, missing(), "never sent it"),
             )
 
     def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
@@ -314,9 +316,9 @@ class MemoryCoordinator(Coordinator):
                     )
                 return None
 
-            def on_timeout() -> str:
+            def on_timeout() -> GroupTimeout:
                 absent = [other for other in self._devices if other not in barrier.arrived]
-                return timeout_reason(deadline, f"sync {message_id!r}", absent, "never reached it")
+                return timed_out(deadline, f"sync {message_id!r}", absent, "never reached it")
 
             try:
                 self._block(device, f"lava-sync {message_id!r}", deadline, attempt, on_timeout)

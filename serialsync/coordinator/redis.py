@@ -48,13 +48,15 @@ from serialsync.coordinator.base import (
     Coordinator,
     GroupData,
     Member,
+)
+from serialsync.coordinator.rules import (
     check_data,
     check_members,
     check_message_id,
     copy_group_data,
     left_reasons,
     log,
-    timeout_reason,
+    timed_out,
 )
 from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
 
@@ -508,7 +510,7 @@ class RedisCoordinator(Coordinator):
         device: str,
         deadline: Deadline,
         attempt: Callable[[], _T | None],
-        on_timeout: Callable[[], str | None],
+        on_timeout: Callable[[], GroupTimeout | None],
     ) -> _T:
         """Wait until ``attempt`` returns a value; it raises if it never can.
 
@@ -532,11 +534,11 @@ class RedisCoordinator(Coordinator):
                 return result
             remaining = deadline.remaining
             if remaining <= 0:
-                reason = on_timeout()
-                if reason is None:
+                error = on_timeout()
+                if error is None:
                     continue
-                log.warning("%s: %s", device, reason)
-                raise GroupTimeout(reason)
+                log.warning("%s: %s", device, error)
+                raise error
             with self._cond:
                 if not self._closed and self._version == seen:
                     # Woken by the listener on any change; the cap is the lost-notification fallback.
@@ -584,7 +586,7 @@ class RedisCoordinator(Coordinator):
             device,
             deadline,
             attempt,
-            lambda: timeout_reason(
+            lambda: timed_out(
                 deadline, f"{message_id!r} from any device", self._others_present(device), "never sent it"
             ),
         )
@@ -615,9 +617,9 @@ class RedisCoordinator(Coordinator):
                 raise self._device_left(device, f"{scope} can never complete: " + left_reasons(left, gone))
             return None
 
-        def on_timeout() -> str:
+        def on_timeout() -> GroupTimeout:
             senders, _ = self._read_message(message_id)
-            return timeout_reason(deadline, scope, [m for m in required if m not in senders], "never sent it")
+            return timed_out(deadline, scope, [m for m in required if m not in senders], "never sent it")
 
         return self._block(device, deadline, attempt, on_timeout)
 
@@ -658,12 +660,12 @@ class RedisCoordinator(Coordinator):
             with self._errors(f"sync {message_id!r}"):
                 return self._abandon_script(keys=[key, self._k_left], args=[device, generation])
 
-        def on_timeout() -> str | None:
+        def on_timeout() -> GroupTimeout | None:
             status, *arrived = abandon()
             if status == b"completed":
                 return None  # the round opened just now, with this device in it
             absent = [other for other in self._devices if other != device and other.encode() not in arrived]
-            return timeout_reason(deadline, f"sync {message_id!r}", absent, "never reached it")
+            return timed_out(deadline, f"sync {message_id!r}", absent, "never reached it")
 
         try:
             self._block(device, deadline, attempt, on_timeout)

@@ -23,7 +23,7 @@ import pexpect
 from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..coordinator import Coordinator
-from ..errors import BoardNotReady, CoordinatorError, SerialsyncError
+from ..errors import BoardNotReady, CoordinatorError, GroupTimeout, SerialsyncError
 from ..install import DEFAULT_DIR, install_files, install_helpers
 from ..watcher import CallRecord
 from .board import (
@@ -164,7 +164,8 @@ class DeviceRun:
                 return False  # the device has failed already
             except (CoordinatorError, KeyError) as e:
                 reason = e.args[0] if isinstance(e, KeyError) else str(e)
-                self.record(self._call_record(request, started, reason))
+                missing = e.missing if isinstance(e, GroupTimeout) else ()
+                self.record(self._call_record(request, started, reason, missing))
                 self._fail(f"{request.api} {request.message_id} (line {request.line}) failed: {reason}")
                 return False
             self.record(self._call_record(request, started, ""))
@@ -225,7 +226,9 @@ class DeviceRun:
             raise KeyError(f"{text} was not received by an earlier wait of this device")
         return self.variables[name]
 
-    def _call_record(self, request: Request, started: float, reason: str) -> CallRecord:
+    def _call_record(
+        self, request: Request, started: float, reason: str, missing: tuple[str, ...] = ()
+    ) -> CallRecord:
         return CallRecord(
             device=self.device.name,
             api=request.api,
@@ -235,6 +238,7 @@ class DeviceRun:
             waited=self.clock.now() - started,
             role=request.role,
             finished=self.clock.now(),
+            missing=missing,
         )
 
     # --- actions ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import pexpect
 from .._time import Deadline, RunClock
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator
-from ..coordinator.base import missing_in
 from ..errors import CoordinatorError, SerialsyncError
 from ..protocol import wire
 from ..timeline import write_run_timeline
@@ -204,7 +203,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
         records.append(call)
         if not call.ok:
             # Name what each device the call waited for was last doing: its last console line.
-            seen = {name: last_lines.get(name, "(not on this host)") for name in missing_in(call.reason)}
+            seen = {name: last_lines.get(name, "(not on this host)") for name in call.missing}
             if seen:
                 missing_seen[len(records) - 1] = seen
         reporter.call_done(device, call)

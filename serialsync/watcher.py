@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ._scheduler import Scheduler, WorkerPool
 from ._time import SYSTEM_CLOCK, Clock, Deadline
-from .coordinator import Coordinator
+from .coordinator import Coordinator, calls
 from .errors import CoordinatorError, EchoMismatch, GroupTimeout
 from .protocol import (
     Ack,
@@ -51,10 +51,10 @@ from .transports.pacing import Pacer
 log = logging.getLogger("serialsync.watcher")
 
 API_NAMES = {
-    SendRequest: "lava-send",
-    SyncRequest: "lava-sync",
-    WaitRequest: "lava-wait",
-    WaitAllRequest: "lava-wait-all",
+    SendRequest: calls.SEND,
+    SyncRequest: calls.SYNC,
+    WaitRequest: calls.WAIT,
+    WaitAllRequest: calls.WAIT_ALL,
     GroupRequest: "lava-group",
 }
 MAX_REMEMBERED_TOKENS = 256
@@ -249,16 +249,12 @@ class Watcher:
         coordinator = self.coordinator
         deadline = Deadline.after(self.call_timeout, self._clock)
         try:
-            if isinstance(request, SendRequest):
-                coordinator.send(self.device, request.message_id, dict(request.data))
-                return Ack(), ()
-            if isinstance(request, SyncRequest):
-                coordinator.sync(self.device, request.message_id, deadline)
-                return Ack(), ()
-            if isinstance(request, WaitAllRequest):
-                return WaitComplete(coordinator.wait_all(self.device, request.message_id, request.role, deadline)), ()
-            if isinstance(request, WaitRequest):
-                return WaitComplete(coordinator.wait(self.device, request.message_id, deadline)), ()
+            if isinstance(request, (SendRequest, SyncRequest, WaitRequest, WaitAllRequest)):
+                data = dict(request.data) if isinstance(request, SendRequest) else None
+                role = request.role if isinstance(request, WaitAllRequest) else None
+                api = API_NAMES[type(request)]
+                received = calls.call(coordinator, api, self.device, request.message_id, deadline, data=data, role=role)
+                return (Ack() if received is None else WaitComplete(received)), ()
             if isinstance(request, GroupRequest):
                 members = [(m.device, m.role) for m in coordinator.members]
                 return GroupInfo(wire.group_file_text(self.device, members)), ()

@@ -22,7 +22,7 @@ import pexpect
 
 from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
-from ..coordinator import Coordinator
+from ..coordinator import Coordinator, calls
 from ..errors import BoardNotReady, CoordinatorError, GroupTimeout, SerialsyncError
 from ..install import DEFAULT_DIR, install_files, install_helpers
 from ..watcher import CallRecord
@@ -202,15 +202,17 @@ class DeviceRun:
 
     def _request(self, request: Request, deadline: Deadline) -> None:
         coordinator, me = self.coordinator, self.device.name
-        if request.api == "lava-send":
-            coordinator.send(me, request.message_id, {k: self._value(v) for k, v in request.message})
-        elif request.api == "lava-sync":
-            coordinator.sync(me, request.message_id, deadline)
-        else:
-            if request.api == "lava-wait":
-                data = coordinator.wait(me, request.message_id, deadline)
-            else:
-                data = coordinator.wait_all(me, request.message_id, request.role, deadline)
+        sending = request.api == calls.SEND
+        data = calls.call(
+            coordinator,
+            request.api,
+            me,
+            request.message_id,
+            deadline,
+            data={k: self._value(v) for k, v in request.message} if sending else None,
+            role=request.role,
+        )
+        if data is not None:  # a wait: keep what it received where the request says
             order = [m.device for m in coordinator.members]
             for key, target in request.message:
                 senders = [d for d in order if key in data.get(d, {})]

@@ -38,6 +38,7 @@ from dataclasses import replace
 
 import yaml
 
+from ..coordinator import calls
 from .fields import (
     DEVICE_OPTIONS,
     Problems,
@@ -57,7 +58,7 @@ from .fields import (
 from .model import Action, Definition, Device, Job, Login, Request, Step, Timeouts, step_title, variable_in
 from .testdef import BOARD_TESTS_DIR, read_definition
 
-APIS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
+APIS = calls.MESSAGE_CALLS
 _KEY_RE = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 
 # LAVA's own keys that change nothing here: accepted and ignored.

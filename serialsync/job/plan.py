@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..coordinator.calls import MESSAGE_CALLS
 from .model import Job, variable_in
 
 _DYNAMIC = ("$", "`", "(", "*", "?", "[")
@@ -72,7 +73,7 @@ class SyncPlan:
 # of a simple command. Quoted text, comments, here-documents and the arguments of
 # other commands (echo "lava-wait-all returned") are not.
 
-HELPERS = ("lava-send", "lava-sync", "lava-wait", "lava-wait-all")
+HELPERS = MESSAGE_CALLS
 _OPERATORS = ("&&", "||", ";;", "|&", ";", "|", "&", "(", ")")  # longest first
 _REDIRECTIONS = ("<<-", "<<", "<>", "<&", ">>", ">&", ">|", "<", ">")  # longest first
 # Words after which the next word is still in command position.

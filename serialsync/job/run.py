@@ -18,7 +18,7 @@ import pexpect
 
 from .._time import Deadline, RunClock
 from ..console import ConsoleSession
-from ..coordinator import Coordinator, Member, MemoryCoordinator
+from ..coordinator import Coordinator, Member, MemoryCoordinator, calls
 from ..errors import CoordinatorError, SerialsyncError
 from ..protocol import wire
 from ..timeline import write_run_timeline
@@ -55,7 +55,7 @@ def _depart(job: Job, device: Device, coordinator: Coordinator, result: DeviceRe
 
 def _blocking_started(reporter: Reporter, device: Device, request: object) -> None:
     api = API_NAMES.get(type(request))
-    if api in ("lava-sync", "lava-wait", "lava-wait-all"):
+    if api in calls.BLOCKING_CALLS:
         reporter.call_started(device, api, getattr(request, "message_id", None), getattr(request, "role", None))
 
 

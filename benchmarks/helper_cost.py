@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pexpect
 
-from serialsync._resources import HELPER_NAMES, helper_files
+from serialsync._resources import helper_files
 from serialsync.console import ConsoleSession
 from serialsync.coordinator import Member, MemoryCoordinator
 from serialsync.protocol import wire
@@ -47,6 +47,10 @@ ARGS = {
     "lava-self": [],
     "lava-test-case": ["bench", "--result", "pass"],
 }
+# The helpers measured: the MultiNode calls and lava-test-case. The other test
+# helpers (lava-test-set, -reference, -raise) print one signal each, as
+# lava-test-case does; lava-test-raise exits 1 by design.
+MEASURED = tuple(ARGS)
 # interactive argv, and the interpreter line the helpers get for that shell
 SHELLS = {
     "dash": (["dash", "-i"], ["dash"]),
@@ -135,7 +139,7 @@ def count_processes(installed: Installed, helper: str, workdir: Path) -> tuple[i
 def time_calls(installed: Installed, calls: int, workdir: Path) -> dict[str, list[float]]:
     """Seconds per call, typed at an interactive shell: every helper, and 'noop' (the floor)."""
     session, watcher = served(SHELLS[installed.shell][0], installed.env, workdir)
-    times: dict[str, list[float]] = {name: [] for name in (*HELPER_NAMES, "noop")}
+    times: dict[str, list[float]] = {name: [] for name in (*MEASURED, "noop")}
     n = 0
     try:
         for k in range(calls + 1):  # round 0 warms up
@@ -168,9 +172,9 @@ def run(ctx: Context) -> list[Row]:
             installed = install(shell, workdir)
             times = time_calls(installed, calls, workdir)
         except Exception as e:
-            rows += [Row.failed(f"helpers.{shell}.{h}", f"{h} ({shell})", e) for h in HELPER_NAMES]
+            rows += [Row.failed(f"helpers.{shell}.{h}", f"{h} ({shell})", e) for h in MEASURED]
             continue
-        for helper in HELPER_NAMES:
+        for helper in MEASURED:
             key, figure = f"helpers.{shell}.{helper}", f"{helper} ({shell})"
             try:
                 processes, execs = count_processes(installed, helper, workdir)

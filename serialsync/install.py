@@ -26,6 +26,7 @@ log = logging.getLogger("serialsync.install")
 
 DEFAULT_DIR = "/tmp/serialsync/bin"
 HEX_PER_LINE = 64  # bytes of file per typed line: 128 characters, far below any line limit
+LINE_BUDGET = 512  # characters of paths in one typed line: half of busybox's line editor limit
 ATTEMPTS = 3
 
 # Decodes hex lines from stdin into the file named by $1, and checksums a file
@@ -104,22 +105,27 @@ def install_files(
     The same typing as the helpers': hex lines decoded by awk on the board,
     then an awk checksum compared with the one computed here.
     """
+    # Every line names paths relative to the directory, in a subshell that went there:
+    # a long directory repeated would make lines longer than a line editor takes.
+    inside = f"cd {shlex.quote(directory)} &&"
     try:
-        dirs = sorted({str(PurePosixPath(directory, path).parent) for path, _, _ in files} | {directory})
-        quoted = " ".join(shlex.quote(d) for d in dirs)
-        status, output = _run(session, f"mkdir -p {quoted} && {_DECODER}; {_SUMMER}", timeout)
+        status, output = _run(session, f"mkdir -p {shlex.quote(directory)} && {_DECODER}; {_SUMMER}", timeout)
         if status != 0:
             raise InstallError(f"cannot create {directory} on the board: {output.decode(errors='replace').strip()}")
+        subdirs = sorted({str(PurePosixPath(path).parent) for path, _, _ in files} - {"."})
+        for batch in _batches([shlex.quote(d) for d in subdirs], LINE_BUDGET):
+            status, output = _run(session, f"({inside} mkdir -p {batch})", timeout)
+            if status != 0:
+                raise InstallError(f"cannot create directories in {directory}: {output.decode(errors='replace')}")
         installed = []
         total = sum(len(data) for _, data, _ in files)
         done = 0
         for path, data, executable in files:
-            target = str(PurePosixPath(directory, path))
-            installed.append(_put(session, data, target, timeout))
+            installed.append(_put(session, data, path, timeout, inside=inside, shown=f"{directory}/{path}"))
             if executable:
-                status, output = _run(session, f"chmod 755 {shlex.quote(target)}", timeout)
+                status, output = _run(session, f"({inside} chmod 755 {shlex.quote(path)})", timeout)
                 if status != 0:
-                    raise InstallError(f"cannot make {target} executable: {output.decode(errors='replace').strip()}")
+                    raise InstallError(f"cannot make {path} executable: {output.decode(errors='replace').strip()}")
             done += len(data)
             if progress is not None:
                 progress(f"{path} ({len(data)} bytes, {done}/{total} bytes, checksum verified)")
@@ -133,7 +139,21 @@ def _install_file(session: SpawnBase, source: Path, directory: str, timeout: flo
     return _put(session, source.read_bytes(), f"{directory}/{source.name}", timeout)
 
 
-def _put(session: SpawnBase, data: bytes, target: str, timeout: float) -> InstalledFile:
+def _batches(words: list[str], budget: int) -> list[str]:
+    """Words joined by spaces into as few lines as keep each under budget characters."""
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= budget:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _put(
+    session: SpawnBase, data: bytes, target: str, timeout: float, *, inside: str = "", shown: str = ""
+) -> InstalledFile:
+    """Type data into the file target and check it; ``inside``: a `cd DIR &&` to run it in a subshell there."""
     if not data.endswith(b"\n") and data:
         data += b"\n"  # the board's checksum reads lines; a text file without a last newline gets one
     expected = board_checksum(data)
@@ -145,13 +165,16 @@ def _put(session: SpawnBase, data: bytes, target: str, timeout: float) -> Instal
         # decodes. A shell with a line editor (busybox with echo on) would echo
         # typed-ahead bytes a second time once it reads them, after the tty did.
         quoted = shlex.quote(target)
-        status, output = _run(session, f"_ss_put {quoted} <<'_SS_EOF'; _ss_sum {quoted}", timeout, f"{body}\n_SS_EOF")
+        command = f"_ss_put {quoted} <<'_SS_EOF'; _ss_sum {quoted}"
+        if inside:
+            command = f"({inside} _ss_put {quoted} <<'_SS_EOF'; _ss_sum {quoted})"
+        status, output = _run(session, command, timeout, f"{body}\n_SS_EOF")
         found = re.search(rb"__SSSUM (\d+ \d+ \d+)\r?\n", output)
         got = found.group(1).decode() if found else output.decode(errors="replace").strip()
         if status == 0 and got == expected:
-            return InstalledFile(target, len(data), expected, attempt)
-        log.warning("%s: checksum on the board %r, expected %r; typing it again", target, got, expected)
+            return InstalledFile(shown or target, len(data), expected, attempt)
+        log.warning("%s: checksum on the board %r, expected %r; typing it again", shown or target, got, expected)
     raise InstallError(
-        f"{target}: the board's copy never matched after {ATTEMPTS} attempts "
+        f"{shown or target}: the board's copy never matched after {ATTEMPTS} attempts "
         f"(checksum on the board: {got!r}, expected {expected!r})"
     )

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "fixtures" / "recorded" / "simulated"
 LAVA_LOG = ROOT / "fixtures" / "lava-job-log-server.yaml"
-SUBCOMMANDS = ["run", "check", "replay", "groups", "demo", "helpers", "install-helpers"]
+SUBCOMMANDS = ["run", "check", "replay", "report", "groups", "demo", "helpers", "install-helpers"]
 
 
 def serialsync(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

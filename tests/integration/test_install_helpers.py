@@ -6,7 +6,7 @@ import pytest
 
 from serialsync.console import ConsoleSession
 from serialsync.coordinator import Member, MemoryCoordinator
-from serialsync.install import InstallError, install_helpers
+from serialsync.install import InstallError, install_files, install_helpers
 from serialsync.transports import SimulatedBoard, Transport
 from serialsync.watcher import Watcher
 
@@ -77,4 +77,25 @@ def test_install_detects_a_corrupted_copy(tmp_path, garbled, succeeds):
                 install_helpers(session, directory=str(tmp_path / "inst"), timeout=30)
             assert "never matched" in str(info.value) and "expected" in str(info.value)
     finally:
+        board.close()
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox"])
+def test_install_files_keeps_every_typed_line_short_however_deep_the_tree(tmp_path, shell):
+    """A test definition's files into a long directory with many subdirectories: checksummed, executable kept."""
+    board = SimulatedBoard(workdir=tmp_path / "b", shell=shell, helpers=False)
+    watcher = Watcher("b", MemoryCoordinator([Member("b", "solo")]), board.write)
+    session = ConsoleSession(board, watcher, timeout=30)
+    target = tmp_path / "b" / "/".join(["a-rather-long-directory-name"] * 6)
+    files = [(f"automated/linux/test-{i:02d}/run.sh", b"#!/bin/sh\necho ran-%d\n" % i, True) for i in range(40)]
+    files.append(("automated/lib/sh-test-lib", b"# shared\n" * 50, False))
+    try:
+        ready(session)
+        typed = install_files(session, files, str(target))
+        assert len(typed) == 41 and all(f.attempts == 1 for f in typed)
+        for path, data, executable in files:
+            written = target / path
+            assert written.read_bytes() == data and bool(written.stat().st_mode & 0o100) == executable
+    finally:
+        watcher.close()
         board.close()

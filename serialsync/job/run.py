@@ -309,4 +309,6 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
         for key, value in clock.span(started, ended).items():
             setattr(result, key, value)
         verdict = "passed" if result.result == "pass" else f"FAILED: {result.reason}"
+        if result.result != "pass" and context.interrupt.reason is not None:
+            verdict = f"interrupted: {result.reason}"
         reporter.device_event(device, verdict)

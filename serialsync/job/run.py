@@ -233,6 +233,8 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                 on_retry=lambda text: reporter.device_event(device, text),
             )
             try:
+                for note in getattr(transport, "notes", ()):
+                    reporter.device_event(device, note)  # e.g. a serial port without low-latency mode
                 if context.wrap_transport is not None:
                     transport = context.wrap_transport(device, transport)
                 watcher = Watcher(

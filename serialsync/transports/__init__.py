@@ -18,6 +18,9 @@ says. The forms, parsed strictly in the style of pyserial's ``from_url``
       cycles). The gap is logged, since a marker may have been lost in it.
       ``0``: the console ends (EOF) when the device goes.
     - ``rtscts=0``, ``xonxoff=0``  hardware / software flow control.
+    - ``low_latency=1``  ask the driver to hand over each byte at once (Linux
+      ASYNC_LOW_LATENCY; a USB adapter otherwise holds small reads for its
+      latency timer, 16 ms on FTDI). When the driver cannot, the run says so.
 
 ``socket://HOST:PORT``
     A raw TCP console (ser2net ``tcp``/``raw``, ``qemu -serial tcp:...``),
@@ -64,7 +67,7 @@ from .command import CommandTransport
 from .simulated import SHELLS, SimulatedBoard
 
 SPEC_HELP = (
-    "/dev/DEVICE[?baud=115200&exclusive=1&reopen=30&rtscts=0&xonxoff=0]"
+    "/dev/DEVICE[?baud=115200&exclusive=1&reopen=30&rtscts=0&xonxoff=0&low_latency=1]"
     " | socket://HOST:PORT"
     " | rfc2217://HOST:PORT[?baud=115200&ign_set_control&poll_modem&timeout=3]"
     " | cmd:COMMAND [ARGS...] (or command:...)"
@@ -148,6 +151,7 @@ SERIAL_OPTIONS: dict[str, Callable[[str | None], Any]] = {
     "reopen": _seconds,
     "rtscts": _boolean,
     "xonxoff": _boolean,
+    "low_latency": _boolean,
 }
 RFC2217_OPTIONS: dict[str, Callable[[str | None], Any]] = {
     "baud": _baud,
@@ -208,7 +212,14 @@ def parse_connection(spec: str) -> ConnectionSpec:
         path, _, query = spec.partition("?")
         if any(c.isspace() for c in path):
             raise _bad(spec, "white space in the device path")
-        options = {"baud": DEFAULT_BAUD, "exclusive": True, "reopen": DEFAULT_REOPEN, "rtscts": False, "xonxoff": False}
+        options = {
+            "baud": DEFAULT_BAUD,
+            "exclusive": True,
+            "reopen": DEFAULT_REOPEN,
+            "rtscts": False,
+            "xonxoff": False,
+            "low_latency": True,
+        }
         options.update(_options(spec, query, SERIAL_OPTIONS))
         return ConnectionSpec(spec, "serial", path, options)
     scheme, colon, rest = spec.partition(":")
@@ -317,6 +328,7 @@ def _open(connection: ConnectionSpec, workdir: Path, group_text: bytes | None, *
             reopen=options["reopen"],
             rtscts=options["rtscts"],
             xonxoff=options["xonxoff"],
+            low_latency=options["low_latency"],
         )
     if connection.kind == "socket":
         return SocketTransport(options["host"], options["port"], spec=spec, settle=settle)

@@ -327,11 +327,15 @@ class SerialDeviceTransport(_FdTransport):
         reopen: float = 30.0,
         rtscts: bool = False,
         xonxoff: bool = False,
+        low_latency: bool = True,
     ) -> None:
         super().__init__(spec)
         self.path = path
         self.reopen = reopen
         self.exclusive = exclusive
+        self.low_latency = low_latency
+        #: what the run should say about this port (low-latency mode refused, ...), once
+        self.notes: list[str] = []
         self._settings: dict[str, Any] = {
             "baudrate": baud,
             "exclusive": exclusive,
@@ -354,7 +358,24 @@ class SerialDeviceTransport(_FdTransport):
                 fcntl.ioctl(port.fileno(), termios.TIOCEXCL)
             except OSError as e:
                 log.debug("%s: TIOCEXCL failed: %s", self.spec, e)
+        if self.low_latency:
+            self._ask_low_latency(port)
         return port
+
+    def _ask_low_latency(self, port: serial.SerialBase) -> None:
+        # Each echo-paced chunk and each reply's round trip waits for the adapter's
+        # latency timer otherwise (16 ms on FTDI, per read).
+        try:
+            port.set_low_latency_mode(True)  # type: ignore[attr-defined]
+        except (OSError, AttributeError, NotImplementedError, ValueError) as e:
+            why = getattr(e, "strerror", None) or str(e) or "not supported"
+            note = (
+                f"low-latency mode not set on {self.path} ({why}): small reads may wait for the adapter's "
+                "latency timer; see README, 'Serial adapters'"
+            )
+            if note not in self.notes:
+                self.notes.append(note)
+                log.info("%s: %s", self.spec, note)
 
     def _release(self, port: serial.SerialBase) -> None:
         if self.exclusive:

@@ -144,3 +144,12 @@ def test_serial_device_close_wakes_a_blocked_reader(socat_pair: SocatPair, tmp_p
     transport.close()
     thread.join(5)
     assert not thread.is_alive() and isinstance(outcome[0], TransportClosed)
+
+
+def test_serial_device_asks_for_low_latency_and_says_when_it_cannot(socat_pair: SocatPair, tmp_path: Path) -> None:
+    """A pty has no latency timer to turn off: the port says so once, and ?low_latency=0 asks nothing."""
+    with open_transport(str(socat_pair.a), workdir=tmp_path) as transport:
+        (note,) = transport.notes
+        assert f"low-latency mode not set on {socat_pair.a}" in note and "latency timer" in note
+    with open_transport(f"{socat_pair.a}?low_latency=0", workdir=tmp_path) as transport:
+        assert transport.notes == []

@@ -58,6 +58,7 @@ API_NAMES = {
     GroupRequest: "lava-group",
 }
 MAX_REMEMBERED_TOKENS = 256
+MAX_PENDING_CALLS = 64  # blocking calls one console may have waiting at once; more are nacked
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
 MAX_RETYPES = 12  # copies of a reply typed before giving up on its confirmation
 MAX_QUEUED_RETRIES = 3  # a slow (paced) console must not pile up retry lines
@@ -202,7 +203,14 @@ class Watcher:
             self._on_request(self.device, event)
         if isinstance(event, (SyncRequest, WaitRequest, WaitAllRequest)):
             with self._state_lock:
-                self._pending += 1
+                full = self._pending >= MAX_PENDING_CALLS
+                if not full:
+                    self._pending += 1
+            if full:
+                # Bounded: console noise that forms valid markers must not start a waiting call each.
+                why = f"too many calls waiting on this console ({MAX_PENDING_CALLS}); is something printing markers?"
+                self._finish(event, (Nack(why), ()), self._clock.monotonic())
+                return
             self._calls.submit(lambda: self._serve_blocking(event))
         else:
             started = self._clock.monotonic()

@@ -246,3 +246,22 @@ def test_watcher_a_burst_of_damage_on_a_slow_console_queues_few_retry_lines():
     assert watcher.flush(10)
     assert bytes(board.tx).count(wire.SS_RETRY_LINE) == 3  # not 20
     watcher.close()
+
+
+def test_watcher_caps_the_calls_one_console_has_waiting_and_nacks_the_rest_with_why():
+    """Noise that forms valid markers (LAVA's, no checksum) must not start a waiting call each."""
+    from serialsync.watcher import MAX_PENDING_CALLS
+
+    board = MemoryTransport()
+    coordinator = group("dev1", "dev2")
+    watcher = Watcher("dev1", coordinator, board.write, call_timeout=60)
+    try:
+        noise = b"".join(b"<LAVA_MULTI_NODE> <LAVA_SYNC noise-%d>\r\n" % i for i in range(MAX_PENDING_CALLS + 5))
+        watcher.feed(noise)
+        assert watcher.pending() == MAX_PENDING_CALLS  # dev2 never syncs: these wait
+        nacked = [c for c in watcher.calls if not c.ok]
+        assert len(nacked) == 5 and all("too many calls waiting" in c.reason for c in nacked)
+        assert board.wait_written(lambda tx: tx.count(b"nack") >= 5, 5)  # each answered on the board
+    finally:
+        coordinator.close()  # releases the waiting calls
+        watcher.close()

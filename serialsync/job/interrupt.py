@@ -15,6 +15,8 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 
+from .._time import Deadline
+
 
 class Interrupt:
     def __init__(self) -> None:
@@ -103,10 +105,31 @@ def kill_children() -> None:
             sid = os.getsid(pid)
             if sid != os.getsid(0):
                 sessions.add(sid)
+    killed = []
     for pid, _ in _processes():
         with contextlib.suppress(OSError):
             if pid != me and (pid in children or os.getsid(pid) in sessions):
                 os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+    # SIGKILL is delivered asynchronously: exiting before they are dead could leave
+    # one running a moment after "stopped". Bounded: a process in the kernel's
+    # uninterruptible sleep would not go at once.
+    deadline = Deadline.after(2.0)
+    for pid in killed:
+        with contextlib.suppress(ChildProcessError, OSError):
+            if pid in children:
+                os.waitpid(pid, 0)  # ours to reap
+        while _running(pid) and not deadline.expired:
+            threading.Event().wait(0.01)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _processes() -> list[tuple[int, int]]:

@@ -77,6 +77,19 @@ _ECHO_START = wire.SS_REPLY_PREFIX  # "#SERIALSYNC1 ": a reply typed in, echoed 
 _FIRST = _FRAGMENTS[0][0][:1]
 assert _FRAGMENTS[1][0].startswith(_FIRST)
 _PIECE_RE = re.compile(_FIRST + b"(?:" + b"|".join(re.escape(piece[1:]) for piece, _ in _FRAGMENTS) + b")")
+# The words after a start, "TOKEN OP ": a third piece, apart from the start. A
+# console read a few bytes at a time can get two kernel lines printed into the
+# 13 bytes of "<SERIALSYNC1 " (seen on an emulated UART: "<SER[...]\r\nIALS[...]
+# \r\nYNC1 tok SYNC r5 ..."), which leaves neither piece of the start whole.
+_OPS = (wire.OP_SEND, wire.OP_SYNC, wire.OP_WAIT_ALL, wire.OP_WAIT, wire.OP_GROUP, wire.OP_RESEND, wire.OP_DONE)
+# Tokens as the helpers make them, BOOT.PID: from the '.' on (a literal, searched at
+# memchr speed), so that a log line saying "job DONE " is not taken for a marker.
+_OP_RE = re.compile(rb"\.[0-9]{1,10} (?:S(?:END|YNC)|WAIT(?:_ALL)?|GROUP|RESEND|DONE) ")
+assert all(_OP_RE.fullmatch(b".1 " + op.encode() + b" ") for op in _OPS)
+_OP_WORD = max(len(op) for op in _OPS) + 13  # ".PID WAIT_ALL "
+_TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
+_MAX_TOKEN = 40
+_OP_KEEP = 2 * _WINDOW + _MAX_TOKEN + _OP_WORD  # the seam: a start, a token and its op word, cut anywhere
 
 
 class _LostStarts:
@@ -87,7 +100,7 @@ class _LostStarts:
     handles each place once, so how the stream was cut does not matter.
     """
 
-    __slots__ = ("_done", "_last_before", "_start", "_tail", "found", "pieces")
+    __slots__ = ("_done", "_last_before", "_last_gt", "_op_start", "_op_tail", "_start", "_tail", "found", "pieces")
 
     def __init__(self) -> None:
         self._tail = b""
@@ -98,6 +111,11 @@ class _LostStarts:
         # the current read, and the last one found before it. Bounded by the read.
         self.pieces: list[int] = []
         self._last_before = -1
+        # For the "TOKEN OP " pieces: the last bytes of the stream, where they start,
+        # and where the last '>' (the end of the marker before) was.
+        self._op_tail = b""
+        self._op_start = 0
+        self._last_gt = -1
 
     def piece_between(self, low: int, high: int) -> bool:
         """Was a piece of a start seen at a stream offset strictly between low and high?"""
@@ -119,6 +137,7 @@ class _LostStarts:
             b"S" not in (edge := self._tail[-_WINDOW:]) or _PIECE_RE.search(edge + data[:_WINDOW]) is None
         ):
             self._keep(data)
+            self._scan_ops(data)
             return False
         # Search the new bytes where they are (no copy of a large read); only the
         # seam with the kept tail is joined, so pieces cut by a read are found.
@@ -139,7 +158,53 @@ class _LostStarts:
             if buf[max(start, 0) : start + _WINDOW] not in (wire.SS_PREFIX, _ECHO_START):
                 self.found += 1
         self._keep(data)
+        self._scan_ops(data)
         return True
+
+    def _scan_ops(self, data: bytes) -> None:
+        """Markers whose start is gone but whose "TOKEN OP " words arrived.
+
+        Such words right behind an intact "<SERIALSYNC1 " are the parser's. Behind
+        "#SERIALSYNC1 " they are a marker whose '<' was hit (a reply has "I/N" there,
+        never an operation). Anywhere else they are a lost start, unless a piece of a
+        start came since the '>' before them: that start was reported already.
+        """
+        tail = self._op_tail
+        # The seam with the last read (words cut by it); the rest of a large read where it is.
+        seam = tail + data[: 2 * _OP_KEEP]
+        whole = len(data) <= 2 * _OP_KEEP
+        self._ops_in(seam, self._op_start, len(tail), None if whole else len(tail) + _OP_KEEP)
+        if not whole:
+            self._ops_in(data, self._op_start + len(tail), _OP_KEEP, None, first=_OP_KEEP)
+        gt = data.rfind(b">")
+        if gt >= 0:
+            self._last_gt = self._op_start + len(tail) + gt
+        joined = tail + data if len(data) < _OP_KEEP else data
+        keep = min(len(joined), _OP_KEEP)
+        self._op_start += len(tail) + len(data) - keep
+        self._op_tail = joined[len(joined) - keep :]
+
+    def _ops_in(self, buf: bytes, origin: int, after: int, before: int | None, first: int = 0) -> None:
+        """Op words in buf (stream offset origin) that end past ``after`` and start before ``before``."""
+        for match in _OP_RE.finditer(buf, max(first, after - _OP_WORD)):
+            if match.end() <= after:
+                continue
+            if before is not None and match.start() >= before:
+                break
+            at = buf.index(b" ", match.start())  # the space between token and operation
+            begin = at
+            while begin > 0 and at - begin <= _MAX_TOKEN and buf[begin - 1] in _TOKEN_BYTES:
+                begin -= 1
+            token = buf[begin:at]
+            if not 0 < len(token) <= _MAX_TOKEN or token.startswith(b"."):
+                continue  # a longer word, or no BOOT before the '.': not a token a helper makes
+            where = origin + begin
+            prefix = buf[max(0, begin - _WINDOW) : begin]
+            gt = buf.rfind(b">", 0, begin)
+            last_gt = origin + gt if gt >= 0 else self._last_gt
+            if prefix != wire.SS_PREFIX and (prefix == _ECHO_START or not self.piece_between(last_gt, origin + at)):
+                self.found += 1
+            self.pieces.append(where)  # for _LostTails: this marker's start is accounted for
 
     def _keep(self, data: bytes) -> None:
         joined = self._tail + data if len(data) < 2 * _WINDOW else data

@@ -286,6 +286,42 @@ def test_parser_lost_start_is_noticed_even_when_the_line_end_before_it_was_hit()
         assert lost_starts(stream, chunk) == 1, chunk
 
 
+def test_parser_marker_start_torn_by_two_kernel_lines_and_its_end_hit_is_noticed():
+    """Seen on an emulated UART read a few bytes at a time (CI: a helper waited for ever).
+
+    Two kernel lines printed into "<SERIALSYNC1 " leave neither piece of the start
+    whole, and a digit of the checksum was lost: only "TOKEN OP " is left to see.
+    """
+    done = ss_marker("9781fa0b.991", "DONE")
+    sync = ss_marker("9781fa0b.992", "SYNC", "r5")
+    crc = sync[-11:-3]
+    kernel = (b"[35414.404196] random: crng init done\r\n", b"[16683.368464] random: crng init done\r\n")
+    torn = b"<SER" + kernel[0] + b"IALSY" + kernel[1] + b"NC1 9781fa0b.992 SYNC r5 " + crc[:5] + crc[6:] + b">\r\n"
+    stream = done + torn + done
+    for chunk in (1, 3, 7, 4096):
+        events, _ = parse(stream)
+        assert not any(isinstance(e, SyncRequest) for e in events)
+        assert lost_starts(stream, chunk) == 1, chunk
+
+
+def test_parser_marker_whose_lt_became_a_hash_is_noticed():
+    # "#SERIALSYNC1 " is how an echoed reply starts, but a reply has "I/N" after its
+    # token, never an operation: this is a request whose '<' was hit.
+    sync = ss_marker("9781fa0b.992", "SYNC", "r5")
+    stream = b"board# \r\n#" + sync[1:] + b"\r\n"
+    for chunk in (1, 5, 4096):
+        assert lost_starts(stream, chunk) == 1, chunk
+
+
+def test_parser_words_of_intact_or_reported_markers_are_not_lost_starts():
+    send = ss_marker("9781fa0b.7", "SEND", "v1", "x=1")
+    torn = send[:30] + b"[ 7939.846740] random: crng init done\r\n" + send[30:]
+    broken_start = send.replace(b"<SERIALSYNC1 ", b"<SERIALSYNX1 ")
+    for stream, lost in ((send * 3, 0), (send + torn + send, 0), (send + broken_start + send, 1)):
+        for chunk in (1, 4, 4096):
+            assert lost_starts(stream, chunk) == lost, (stream, chunk)
+
+
 def test_parser_marker_torn_by_a_kernel_line_is_reported_once():
     good = ss_marker("fed0ba3a.578", "SYNC", "r2")
     torn = good[:20] + b"[ 7939.846740] random: crng init done\r\n" + good[20:]

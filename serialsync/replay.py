@@ -389,7 +389,7 @@ def replay_group(
         watcher = Watcher(name, coordinator, board.write, call_timeout=call_timeout)
         watchers.append(watcher)
         sessions.append(ConsoleSession(board, watcher, timeout=timeout))
-        played.append(ReplayedDevice(name, role, board, watcher.calls, False))
+        played.append(ReplayedDevice(name, role, board, list(watcher.calls), False))
 
     def pump(index: int) -> None:
         session, device = sessions[index], played[index]

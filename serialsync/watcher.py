@@ -59,6 +59,7 @@ API_NAMES = {
 }
 MAX_REMEMBERED_TOKENS = 256
 MAX_PENDING_CALLS = 64  # blocking calls one console may have waiting at once; more are nacked
+MAX_KEPT_CALLS = 1000  # calls a watcher remembers in .calls (on_call sees every one)
 ACK_TIMEOUT = 2.0  # seconds a serialsync helper has to confirm a reply (plus 1 s per 4 KiB)
 MAX_RETYPES = 12  # copies of a reply typed before giving up on its confirmation
 MAX_QUEUED_RETRIES = 3  # a slow (paced) console must not pile up retry lines
@@ -110,7 +111,8 @@ class Watcher:
         self.pacer = pacer or Pacer()
         self.ack_timeout = ack_timeout
         self.parser = MarkerParser() if max_marker_bytes is None else MarkerParser(max_marker_bytes)
-        self.calls: list[CallRecord] = []
+        # The latest calls served (bounded: a board printing garbage must not grow the host).
+        self.calls: deque[CallRecord] = deque(maxlen=MAX_KEPT_CALLS)
         self._write = write
         self._on_call = on_call
         self._on_request = on_request

@@ -43,6 +43,9 @@ __all__ = ["MemoryCoordinator"]
 _T = TypeVar("_T")
 
 
+MAX_MESSAGE_IDS = 4096  # distinct message IDs a group keeps; a send of one more is refused
+
+
 class _Barrier:
     """One sync ID. ``generation`` counts completed rounds; ``arrived`` is the current round only.
 
@@ -221,6 +224,12 @@ class MemoryCoordinator(Coordinator):
         clean = check_data(data)
         with self._cond:
             self._enter(device, message_id)
+            if message_id not in self._messages and len(self._messages) >= MAX_MESSAGE_IDS:
+                # Bounded: console noise forming valid sends must not grow the group without end.
+                raise CoordinatorError(
+                    f"the group already holds {MAX_MESSAGE_IDS} message IDs: {message_id!r} not kept "
+                    "(is a board printing markers it did not mean?)"
+                )
             self._messages.setdefault(message_id, {}).setdefault(device, {}).update(clean)
             self._cond.notify_all()
 
@@ -298,9 +307,11 @@ class MemoryCoordinator(Coordinator):
             generation = barrier.generation
             barrier.arrived.add(device)
             if len(barrier.arrived) == len(self._devices):
-                # Last to arrive: open the barrier and start an empty next round.
+                # Last to arrive: open the barrier. Its waiters hold this object and see the new
+                # generation; the next round of the same ID starts a fresh one (kept only while used).
                 barrier.generation += 1
                 barrier.arrived = set()
+                del self._barriers[message_id]
                 self._cond.notify_all()
                 return
 
@@ -327,6 +338,8 @@ class MemoryCoordinator(Coordinator):
                 # like a sent message, a departed device's arrival still counts.
                 if barrier.generation == generation and device not in self._left:
                     barrier.arrived.discard(device)
+                    if not barrier.arrived and self._barriers.get(message_id) is barrier:
+                        del self._barriers[message_id]  # nobody waits there now: forget it
                 raise
 
     def leave(self, device: str, reason: str) -> None:

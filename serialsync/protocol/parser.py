@@ -281,12 +281,19 @@ class _LostTails:
         self._last_end = end
 
 
+MAX_SAMPLES = 3  # examples kept per reason a marker was dropped for
+SAMPLE_CHARS = 64
+
+
 class MarkerParser:
     def __init__(self, max_marker_bytes: int = DEFAULT_MAX_MARKER_BYTES) -> None:
         if max_marker_bytes < 256:
             raise ValueError("max_marker_bytes must be at least 256")
         self.max_marker_bytes = max_marker_bytes
+        # Counted by reason (a fixed set: bounded whatever arrives), with the first
+        # few examples of what a reason was given for, each cut short.
         self.stats: Counter[str] = Counter()
+        self.samples: dict[str, list[str]] = {}
         self._buf = bytearray()
         self._dialect: Dialect | None = None  # set while inside a marker
         self._scanned = 0  # bytes of an open marker already searched for its end
@@ -428,8 +435,13 @@ class MarkerParser:
         else:
             del self._buf[:start]
 
-    def _discard(self, reason: str, size: int) -> None:
+    def _discard(self, reason: str, size: int, *, detail: str = "") -> None:
         self.stats[reason] += 1
+        if detail:
+            examples = self.samples.setdefault(reason, [])
+            if len(examples) < MAX_SAMPLES:
+                examples.append(detail[:SAMPLE_CHARS])
+            reason = f"{reason} {detail[:SAMPLE_CHARS]!r}"
         self._events.append(Discarded(reason, size))
 
     def _broken(self, reason: str, size: int) -> None:
@@ -455,7 +467,7 @@ class MarkerParser:
             wire.LAVA_WAIT_ALL: self._lava_wait_all,
         }.get(name)
         if make is None:
-            self._discard(f"unknown LAVA request {name!r}", len(body))
+            self._discard("unknown LAVA request", len(body), detail=name)
             return
         try:
             self._events.append(make(name, args))

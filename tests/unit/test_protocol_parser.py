@@ -177,7 +177,8 @@ def test_parser_invalid_but_intact_requests_are_rejected_with_reason():
 def test_parser_unknown_lava_request_is_counted():
     events, parser = parse(lava_marker("REBOOT now") + b"\n")
     assert events == [Discarded("unknown LAVA request 'REBOOT'", len(b"REBOOT now"))]
-    assert parser.stats["unknown LAVA request 'REBOOT'"] == 1
+    assert parser.stats["unknown LAVA request"] == 1
+    assert parser.samples == {"unknown LAVA request": ["REBOOT"]}
 
 
 def test_parser_memory_stays_bounded_on_a_marker_that_never_closes():
@@ -372,3 +373,27 @@ def test_parser_terminal_escapes_inside_markers_are_ignored():
         SyncRequest(dialect=SS, token="ab.3", message_id="go"),
     ]
     assert not parser.stats
+
+
+def test_parser_counts_stay_bounded_however_many_distinct_names_arrive():
+    """20,000 garbled LAVA names (up to 64 KiB each) cost a counter and three samples, not a key each."""
+    import random
+    import tracemalloc
+
+    rng = random.Random(11)
+    parser = MarkerParser()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000):
+            name = bytes(rng.choice(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_") for _ in range(rng.randint(1, 40))) * (i % 50 + 1)
+            parser.receive_data(b"<LAVA_MULTI_NODE> <LAVA_" + name + b" x>\n")
+            for _ in parser.events():
+                pass
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert parser.stats["unknown LAVA request"] == 20_000 and len(parser.stats) == 1
+    assert len(parser.samples["unknown LAVA request"]) == 3
+    assert all(len(sample) <= 64 for sample in parser.samples["unknown LAVA request"])
+    assert grown < 256 * 1024, f"the parser grew by {grown} bytes"

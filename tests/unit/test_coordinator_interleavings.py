@@ -47,9 +47,10 @@ class PendingSync:
 
 
 class GroupModel(RuleBasedStateMachine):
-    def __init__(self, make) -> None:
+    def __init__(self, make, arrived) -> None:
         super().__init__()
         self.group = make([Member(d, ROLES[d]) for d in DEVICES])
+        self.arrived = arrived  # (group, sync ID) -> the devices the backend holds as at that barrier
         self.messages: dict[str, dict[str, dict[str, bytes]]] = {}
         self.left: set[str] = set()
         self.barriers: dict[str, dict[str, PendingSync]] = {}  # id -> device -> its pending call
@@ -98,7 +99,14 @@ class GroupModel(RuleBasedStateMachine):
             with pytest.raises(DeviceLeft):
                 self.group.sync(device, sid, Deadline.after(60))
             return
-        waiting[device] = PendingSync(lambda: self.group.sync(device, sid, Deadline.after(60)))
+        call = PendingSync(lambda: self.group.sync(device, sid, Deadline.after(60)))
+        # The model moves on only once the backend holds the arrival (or the call ended, the
+        # barrier having opened): a call thread still starting must not race the next rule.
+        deadline = Deadline.after(SETTLE)
+        while call.thread.is_alive() and device not in self.arrived(self.group, sid):
+            assert not deadline.expired, f"{device}'s sync never arrived at {sid}"
+            call.thread.join(0.005)
+        waiting[device] = call
         self._settle(sid)
 
     @rule(device=st.sampled_from(DEVICES))
@@ -150,8 +158,14 @@ SETTINGS = settings(
 )
 
 
+def memory_arrivals(group, sid) -> set[str]:
+    with group._cond:
+        barrier = group._barriers.get(sid)
+        return set(barrier.arrived) if barrier is not None else set()
+
+
 def test_interleavings_memory_coordinator():
-    run_state_machine_as_test(lambda: GroupModel(MemoryCoordinator), settings=SETTINGS)
+    run_state_machine_as_test(lambda: GroupModel(MemoryCoordinator, memory_arrivals), settings=SETTINGS)
 
 
 @pytest.mark.slow
@@ -161,6 +175,10 @@ def test_interleavings_redis_coordinator(redis_url):
     def make(members):
         return RedisCoordinator(members, redis_url, group=f"h{uuid.uuid4().hex[:12]}", ttl=600)
 
+    def arrivals(group, sid) -> set[str]:
+        raw, _ = group._read(group._sync_key(sid))
+        return {field.decode() for field in raw if field != b"#gen"}
+
     run_state_machine_as_test(
-        lambda: GroupModel(make), settings=settings(SETTINGS, max_examples=15, stateful_step_count=20)
+        lambda: GroupModel(make, arrivals), settings=settings(SETTINGS, max_examples=15, stateful_step_count=20)
     )

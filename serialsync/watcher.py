@@ -336,6 +336,25 @@ class Watcher:
             copies = self._unconfirmed.get(token, 1)
         self._after(_backoff(self.ack_timeout, copies) + len(typed) / 4096, check)
 
+    def console_reconnected(self) -> None:
+        """The console came back after a gap (a USB adapter re-enumerated): what crossed it is lost.
+
+        A marker the board printed meanwhile is asked for again (a retry line,
+        when retries are allowed), and every reply not yet confirmed is typed
+        again now rather than at its next backoff.
+        """
+        with self._state_lock:
+            replies = [self._replies.get(token) for token in self._unconfirmed]
+            ask = self._retries_allowed
+        log.info("%s: console back after a gap; asking for lost markers, typing unconfirmed replies", self.device)
+        for typed in replies:
+            if typed:
+                self.type_bytes(typed)
+        if ask:
+            # One line, not a chain: maybe no helper waits at all (nothing was lost); a
+            # helper that does prints its marker again, and damage to that is handled as usual.
+            self.type_bytes(wire.SS_RETRY_LINE)
+
     def allow_retries(self, allowed: bool) -> None:
         """Whether the board may be asked to print a damaged marker again (typing a retry line).
 

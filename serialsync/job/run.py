@@ -247,6 +247,8 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
                     on_request=lambda _name, request: _blocking_started(reporter, device, request),
                     retries=False,  # only while one of its steps runs: see DeviceRun
                 )
+                if hasattr(transport, "on_reconnect"):  # a serial port that may vanish and come back
+                    transport.on_reconnect = watcher.console_reconnected
                 session = ConsoleSession(transport, watcher, logfile_read=console_log)
                 reporter.device_event(device, f"connected ({device.connection})")
                 run = DeviceRun(

@@ -35,6 +35,7 @@ import socket
 import termios
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -336,6 +337,9 @@ class SerialDeviceTransport(_FdTransport):
         self.low_latency = low_latency
         #: what the run should say about this port (low-latency mode refused, ...), once
         self.notes: list[str] = []
+        #: called (on the reopening thread) once the device is back after a gap: what the
+        #: board printed meanwhile is lost, so a watcher asks for it again (Watcher.console_reconnected)
+        self.on_reconnect: Callable[[], None] | None = None
         self._settings: dict[str, Any] = {
             "baudrate": baud,
             "exclusive": exclusive,
@@ -446,6 +450,8 @@ class SerialDeviceTransport(_FdTransport):
                         format_seconds(gap),
                     )
                     self._changed.notify_all()
+                if self.on_reconnect is not None:
+                    self.on_reconnect()
                 return
             if deadline.expired:
                 break

@@ -77,6 +77,8 @@ def test_serial_device_vanishes_and_is_reopened(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="serialsync.transports")
     transport = open_transport(f"{socat_pair.a}?reopen=30", workdir=tmp_path)
+    back = threading.Event()
+    transport.on_reconnect = back.set  # a watcher asks the board for what the gap lost
     try:
         peer = socat_pair.open_b()
         transport.write(b"before")
@@ -99,6 +101,7 @@ def test_serial_device_vanishes_and_is_reopened(
 
         assert len(transport.gaps) == 1 and 0 < transport.gaps[0] < 30
         assert "device back after a gap of" in caplog.text
+        assert back.wait(10), "the reopen was not reported"
     finally:
         transport.close()
 

@@ -265,3 +265,26 @@ def test_watcher_caps_the_calls_one_console_has_waiting_and_nacks_the_rest_with_
     finally:
         coordinator.close()  # releases the waiting calls
         watcher.close()
+
+
+def test_watcher_after_a_console_gap_asks_for_lost_markers_and_retypes_unconfirmed_replies():
+    """A USB adapter that vanished for a while: a marker printed then, and a reply typed then, are lost."""
+    board = MemoryTransport()
+    watcher = Watcher("dev1", group("dev1"), board.write, ack_timeout=60.0)  # no retype by the timer here
+    try:
+        watcher.feed(marker("4f2a.1", "SYNC", "solo"))
+        reply_for(board, "4f2a.1")
+        assert watcher.unconfirmed() == ["4f2a.1"]  # the helper's DONE never came
+        typed_before = bytes(board.tx)
+        watcher.console_reconnected()
+        assert board.wait_written(lambda tx: tx.count(b"4f2a.1") > typed_before.count(b"4f2a.1"), 5)
+        assert board.wait_written(lambda tx: wire.SS_RETRY_LINE in tx[len(typed_before) :], 5)
+        # Not while no step of the board runs (a runner's rule): then only the reply goes again.
+        watcher.allow_retries(False)
+        typed_before = bytes(board.tx)
+        watcher.console_reconnected()
+        assert board.wait_written(lambda tx: tx.count(b"4f2a.1") > typed_before.count(b"4f2a.1"), 5)
+        watcher.flush(5)
+        assert wire.SS_RETRY_LINE not in bytes(board.tx)[len(typed_before) :]
+    finally:
+        watcher.close()

@@ -32,6 +32,7 @@ from typing import IO, Any
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
+from ._text import ESCAPES_IN_BYTES
 from ._time import Deadline, format_seconds
 from .coordinator import Coordinator, GroupData, Member, MemoryCoordinator
 from .errors import CoordinatorError, SerialsyncError, TransportClosed, TransportTimeout, TypingFailed
@@ -282,7 +283,6 @@ def protocol_lines_removed(output: bytes) -> bytes:
 
 # --- one board --------------------------------------------------------------------------------
 
-_ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 class RunningCommand:
@@ -397,7 +397,7 @@ class Board:
         return result
 
     def _ended(self, running: RunningCommand, status: int | None, output: bytes, reason: str) -> CommandResult:
-        text = _ESCAPES.sub(b"", protocol_lines_removed(output)).decode("utf-8", "replace")
+        text = ESCAPES_IN_BYTES.sub(b"", protocol_lines_removed(output)).decode("utf-8", "replace")
         result = CommandResult(self.name, running.command, status, text, time.monotonic() - running.started, reason)
         self._on_command(result)
         return result
@@ -769,7 +769,7 @@ def _bring_up(
     try:
         ready(session, device, timeouts, job)
     except (SerialsyncError, pexpect.ExceptionPexpect) as e:
-        seen = _ESCAPES.sub(b"", pump.tail()[-600:]).decode("utf-8", "replace")
+        seen = ESCAPES_IN_BYTES.sub(b"", pump.tail()[-600:]).decode("utf-8", "replace")
         raise BoardError(
             f"{device.name} ({device.connection}) did not come up: {str(e).splitlines()[0]}\n{seen}"
         ) from e

@@ -35,10 +35,12 @@ from typing import Any
 
 import pytest
 
+from ._text import ESCAPES
+
 GROUPS = pytest.StashKey[list]()
 OUTCOME = pytest.StashKey[str]()
 CONSOLE_IN_REPORT = 8 * 1024  # bytes of each board's console shown in a failing test's report
-_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _GROUP_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -257,7 +259,7 @@ def serialsync_host(serialsync_group: Any) -> Any:
 
 def _console_text(data: bytes) -> str:
     text = data[-CONSOLE_IN_REPORT:].decode("utf-8", "replace").replace("\r\n", "\n")
-    return _ESCAPES.sub("", text)
+    return _CONTROLS.sub("", ESCAPES.sub("", text))
 
 
 @pytest.hookimpl(hookwrapper=True)

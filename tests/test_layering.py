@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "serialsync"
 ALLOWED = {
     "errors": set(),
     "_time": set(),
+    "_text": set(),
     "_resources": set(),
     "_scheduler": set(),
     "protocol": {"errors"},
@@ -23,15 +24,17 @@ ALLOWED = {
     # recorded logs in: protocol events out, or boards played back to a watcher
     "replay": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console"},
     # a run drawn as one page: from results.json and console logs (replay reads them), or LAVA logs
-    "timeline": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "replay"},
+    "timeline": {"errors", "_time", "_text", "protocol", "coordinator", "transports", "watcher", "console", "replay"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {
-        "errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "console", "install",
-        "timeline",
+        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "watcher", "console",
+        "install", "timeline",
     },
     # a group of boards driven from Python (the pytest plugin's and labgrid's runtime)
-    "boards": {"errors", "_time", "_resources", "protocol", "coordinator", "transports", "watcher", "install", "job"},
-    "pytest_plugin": {"errors", "_time", "coordinator", "job", "boards", "labgrid"},
+    "boards": {
+        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "watcher", "install", "job",
+    },
+    "pytest_plugin": {"errors", "_time", "_text", "coordinator", "job", "boards", "labgrid"},
     "labgrid": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "install", "job", "boards"},
     "__main__": {"cli"},
     "cli": {

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import pexpect
 
+from .._text import ESCAPES_IN_BYTES
 from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..errors import BoardNotReady, TypingFailed
@@ -81,7 +82,7 @@ _ANSWERS = re.compile(rb"__SSREADY[0-9]{4,}__")
 def _no_shell(session: ConsoleSession, timeout: float, timeout_name: str) -> str:
     """Why a board's shell is taken to be absent, and what to look at."""
     before = session.before if isinstance(session.before, bytes) else b""
-    seen = _ESCAPES.sub(b"", before[-4096:] or bytes(session.buffer))
+    seen = _CONTROLS.sub(b"", ESCAPES_IN_BYTES.sub(b"", before[-4096:] or bytes(session.buffer)))
     lines = [line.strip() for line in seen.decode("utf-8", "replace").splitlines() if line.strip()]
     last = f"the last line it printed was {lines[-1][-120:]!r}" if lines else "nothing was read from it"
     return (
@@ -91,7 +92,7 @@ def _no_shell(session: ConsoleSession, timeout: float, timeout_name: str) -> str
     )
 
 
-_ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def run_command(session: ConsoleSession, command: str, timeout: float) -> tuple[int, str]:

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from .._text import ESCAPES, ESCAPES_IN_BYTES
 from .results import DeviceResult, JobResult
 
 LAST_LINE_BYTES = 200
-_ESCAPES = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 _TEST_CASE_RE = re.compile(
@@ -76,9 +76,6 @@ def call_case_name(api: str, message_id: str | None) -> str:
     return f"multinode-{api}" + (f"-{message_id}" if message_id else "")
 
 
-# Terminal escapes, as text: CSI (colours, cursor moves), OSC (a title: up to BEL
-# or ST, or to the line's end when cut off), and the two-character ones.
-_TEXT_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 # What a terminal does not show: C0 controls but tab, newline and CR; DEL; a lone ESC left over.
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # What XML 1.0 cannot hold at all that is left: lone surrogates, U+FFFE, U+FFFF.
@@ -94,7 +91,7 @@ def xml_text(text: str | None) -> str:
     """
     if not text:
         return ""
-    text = _TEXT_ESCAPES.sub("", text)
+    text = ESCAPES.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     return _NOT_XML.sub("\ufffd", text)
@@ -300,7 +297,7 @@ class ConsoleLogs:
             if self.on_line is not None:
                 self._partial = (self._partial + piece)[-LAST_LINE_BYTES:]
                 if not self._line_open:
-                    text = _ESCAPES.sub(b"", self._partial).strip()
+                    text = ESCAPES_IN_BYTES.sub(b"", self._partial).strip()
                     self._partial = b""
                     if text:
                         self.on_line(text.decode("utf-8", "replace"))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._text import ESCAPES
 from ..errors import SerialsyncError
 from ..protocol.events import SendRequest
 from ..replay import ReplayError, iter_log
@@ -131,13 +132,12 @@ class Timeline:
 
 
 # --- text from boards: untrusted, made short and printable -----------------------------------
-_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(text: object, width: int = TEXT_WIDTH) -> str:
     """Text a board printed, fit to show: no escapes or controls, at most *width* characters."""
-    text = _INVISIBLE.sub("", _ESCAPES.sub("", "" if text is None else str(text)))
+    text = _INVISIBLE.sub("", ESCAPES.sub("", "" if text is None else str(text)))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

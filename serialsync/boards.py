@@ -661,6 +661,22 @@ def host_member_of(name: str, role: str) -> Member:
     return Member(device=name, role=role)
 
 
+def group_coordinator(
+    members: list[Member], coordinator: Coordinator | str | None, group: str | None
+) -> tuple[Coordinator, bool]:
+    """The group's coordinator: the one given, one in Redis at a URL, or one in this process.
+
+    Also whether it is ours to close (we made it).
+    """
+    if isinstance(coordinator, Coordinator):
+        return coordinator, False
+    if isinstance(coordinator, str):
+        from .coordinator.redis import RedisCoordinator  # redis-py only when asked for
+
+        return RedisCoordinator(members, coordinator, group=group), True
+    return MemoryCoordinator(members), True
+
+
 def start_group(
     devices: Iterable[DeviceLike],
     workdir: Path,
@@ -685,13 +701,7 @@ def start_group(
     members = [Member(device=d.name, role=d.role) for d in every]
     if host is not None:
         members.append(host_member_of(*host))
-    own = not isinstance(coordinator, Coordinator)
-    if isinstance(coordinator, str):
-        from .coordinator.redis import RedisCoordinator
-
-        coordinator = RedisCoordinator(members, coordinator, group=group)
-    elif coordinator is None:
-        coordinator = MemoryCoordinator(members)
+    coordinator, own = group_coordinator(members, coordinator, group)
     wanted = set(local) if local is not None else {d.name for d in every}
     unknown = wanted - {d.name for d in every}
     if unknown:

@@ -45,8 +45,8 @@ from labgrid.driver.consoleexpectmixin import ConsoleExpectMixin
 from labgrid.factory import target_factory
 from labgrid.protocol import ConsoleProtocol
 
-from .boards import Board, BoardGroup, ConsolePump, GroupLog, HostMember, host_member_of
-from .coordinator import Coordinator, Member, MemoryCoordinator
+from .boards import Board, BoardGroup, ConsolePump, GroupLog, HostMember, group_coordinator, host_member_of
+from .coordinator import Coordinator, Member
 from .errors import BoardNotReady, CoordinatorError, SerialsyncError
 from .install import DEFAULT_DIR, InstalledFile, install_helpers
 from .job.board import wait_ready
@@ -216,13 +216,7 @@ def labgrid_group(
         members.append(Member(driver.device_name, driver.role))
     if host is not None:
         members.append(host_member_of(*host))
-    own = not isinstance(coordinator, Coordinator)
-    if isinstance(coordinator, str):
-        from .coordinator.redis import RedisCoordinator
-
-        coordinator = RedisCoordinator(members, coordinator, group=group)
-    elif coordinator is None:
-        coordinator = MemoryCoordinator(members)
+    coordinator, own = group_coordinator(members, coordinator, group)
     wanted = set(local) if local is not None else {m.device for m in members}
     group_log = GroupLog()
     host_member = None

@@ -14,7 +14,7 @@ import shlex
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
@@ -74,20 +74,8 @@ def install_helpers(
     session: SpawnBase, *, directory: str = DEFAULT_DIR, timeout: float = 120.0
 ) -> list[InstalledFile]:
     """Type every helper file into *directory* on the board and verify it; returns what was installed."""
-    quoted_dir = shlex.quote(directory)
-    try:
-        status, output = _run(session, f"mkdir -p {quoted_dir} && {_DECODER}; {_SUMMER}", timeout)
-        if status != 0:
-            raise InstallError(f"cannot create {directory} on the board: {output.decode(errors='replace').strip()}")
-        installed = [_install_file(session, path, directory, timeout) for path in helper_files()]
-        # Names relative to the directory: a long directory repeated per helper would make a line
-        # longer than a line editor takes (busybox's: 1024 characters).
-        names = " ".join(shlex.quote(name) for name in HELPER_NAMES)
-        status, output = _run(session, f"(cd {quoted_dir} && chmod 755 {names}) && unset -f _ss_put _ss_sum", timeout)
-        if status != 0:
-            raise InstallError(f"cannot make the helpers executable: {output.decode(errors='replace').strip()}")
-    except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        raise InstallError("the board stopped answering while the helpers were typed (check its console log)") from e
+    files = [(path.name, path.read_bytes(), path.name in HELPER_NAMES) for path in helper_files()]
+    installed = install_files(session, files, directory, timeout=timeout, what="the helpers")
     log.info("installed %d files into %s", len(installed), directory)
     return installed
 
@@ -99,6 +87,7 @@ def install_files(
     *,
     timeout: float = 120.0,
     progress: Callable[[str], None] | None = None,
+    what: str = "files",
 ) -> list[InstalledFile]:
     """Type files (path under directory, content, executable) onto the board, each verified by its checksum.
 
@@ -120,23 +109,21 @@ def install_files(
         installed = []
         total = sum(len(data) for _, data, _ in files)
         done = 0
-        for path, data, executable in files:
+        for path, data, _ in files:
             installed.append(_put(session, data, path, timeout, inside=inside, shown=f"{directory}/{path}"))
-            if executable:
-                status, output = _run(session, f"({inside} chmod 755 {shlex.quote(path)})", timeout)
-                if status != 0:
-                    raise InstallError(f"cannot make {path} executable: {output.decode(errors='replace').strip()}")
             done += len(data)
             if progress is not None:
                 progress(f"{path} ({len(data)} bytes, {done}/{total} bytes, checksum verified)")
+        for batch in _batches([shlex.quote(path) for path, _, executable in files if executable], LINE_BUDGET):
+            status, output = _run(session, f"({inside} chmod 755 {batch})", timeout)
+            if status != 0:
+                raise InstallError(f"cannot make {what} executable: {output.decode(errors='replace').strip()}")
         _run(session, "unset -f _ss_put _ss_sum", timeout)
     except (pexpect.TIMEOUT, pexpect.EOF) as e:
-        raise InstallError(f"the board stopped answering while files were typed into {directory}") from e
+        raise InstallError(
+            f"the board stopped answering while {what} were typed into {directory} (check its console log)"
+        ) from e
     return installed
-
-
-def _install_file(session: SpawnBase, source: Path, directory: str, timeout: float) -> InstalledFile:
-    return _put(session, source.read_bytes(), f"{directory}/{source.name}", timeout)
 
 
 def _batches(words: list[str], budget: int) -> list[str]:

@@ -18,27 +18,28 @@ Keys (every key of a group starts with ``serialsync:{group}:``):
   expiry of the whole group and ``clear_group`` can delete it.
 - ``events`` (a pub/sub channel, not a key): every write script publishes on it.
 
-Every update is one Lua script, so two hosts writing the same ID at once
-merge rather than overwrite, and "last arrival opens the barrier" cannot be
-decided twice. The scripts touch keys not passed in KEYS (the ``keys``
+Every update is one Lua script (redis_scripts.py), so two hosts writing the
+same ID at once merge rather than overwrite, and "last arrival opens the
+barrier" cannot be decided twice. The scripts touch keys not passed in KEYS (the ``keys``
 index), so this backend needs a standalone Redis (or Sentinel), not Cluster.
 
 Blocking calls wake on change: one listener thread per coordinator holds a
 pub/sub subscription to the group's channel and bumps a local version counter
 on each message; waiters re-check their predicate whenever the version moves.
+
+URLs, clients and the admin operations (list_groups, clear_group) live in
+redis_admin.py; they are re-exported here, where the rest of serialsync
+imports them from.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 
@@ -49,6 +50,16 @@ from serialsync.coordinator.base import (
     GroupData,
     Member,
 )
+from serialsync.coordinator.redis_admin import (
+    PASSWORD_ENV,
+    check_group,
+    clear_group,
+    group_prefix,
+    list_groups,
+    make_client,
+    redact_url,
+)
+from serialsync.coordinator.redis_scripts import GEN_FIELD, Scripts
 from serialsync.coordinator.rules import (
     check_data,
     check_members,
@@ -64,10 +75,6 @@ __all__ = ["PASSWORD_ENV", "RedisCoordinator", "clear_group", "list_groups", "re
 
 _T = TypeVar("_T")
 
-PASSWORD_ENV = "SERIALSYNC_REDIS_PASSWORD"
-KEY_ROOT = "serialsync"
-_GROUP_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
 # Fallback only: pub/sub wakes waiters on every change. This slow re-check
 # covers a notification lost while the subscription was reconnecting.
 _SAFETY_RECHECK = 1.0
@@ -75,203 +82,8 @@ _SAFETY_RECHECK = 1.0
 _LISTEN_TICK = 1.0
 _SUBSCRIBE_TIMEOUT = 10.0
 
-_GEN = b"#gen"  # '#' is not allowed in device names, so this field never names a device
-
-# Shared by every write script: list the touched keys in the index and push
-# the expiry of the whole group forward.
-_LUA_REFRESH = """
-local function refresh(index, ttl, touched)
-  for _, key in ipairs(touched) do redis.call('SADD', index, key) end
-  for _, key in ipairs(redis.call('SMEMBERS', index)) do redis.call('PEXPIRE', key, ttl) end
-  redis.call('PEXPIRE', index, ttl)
-end
-"""
-
-# KEYS: members, left, index. ARGV: members json, ttl ms, number of members,
-# grace ms, the prefix of end_group's reasons.
-# A group whose members have all left is over: the next run of the same job
-# (same group name) starts it afresh instead of finding everyone gone. Not
-# when some were sent away by end_group() less than the grace ago: that may be
-# this very run, ended by a failure on another host before this one joined.
-_LUA_INIT = (
-    _LUA_REFRESH
-    + """
-local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then return current end
-if current and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
-  local ended = false
-  for _, why in ipairs(redis.call('HVALS', KEYS[2])) do
-    if string.sub(why, 1, string.len(ARGV[5])) == ARGV[5] then ended = true end
-  end
-  local idle = tonumber(ARGV[2]) - redis.call('PTTL', KEYS[2])
-  if not ended or idle >= tonumber(ARGV[4]) then
-    for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
-    redis.call('DEL', KEYS[2], KEYS[3])
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[2]})
-return false
-"""
-)
 # How long a group ended by a failure is kept as it is for hosts still joining it.
 ENDED_GROUP_GRACE = 30.0
-
-# KEYS: msg, left, index. ARGV: sender, ttl ms, channel, then field, value pairs.
-_LUA_SEND = (
-    _LUA_REFRESH
-    + """
-local reason = redis.call('HGET', KEYS[2], ARGV[1])
-if reason then return reason end
-redis.call('HSET', KEYS[1], ARGV[1] .. '\\0', '')
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-refresh(KEYS[3], ARGV[2], {KEYS[1]})
-redis.call('PUBLISH', ARGV[3], 'send')
-return false
-"""
-)
-
-# KEYS: sync, left, index. ARGV: device, group size, ttl ms, channel.
-# Returns {status, generation}: status 'left' (generation is the reason),
-# 'already', 'done' (this arrival opened the barrier) or 'wait'.
-_LUA_ARRIVE = (
-    _LUA_REFRESH
-    + """
-local reason = redis.call('HGET', KEYS[2], ARGV[1])
-if reason then return {'left', reason} end
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'already', ''} end
-redis.call('HSETNX', KEYS[1], '#gen', '0')
-local generation = redis.call('HGET', KEYS[1], '#gen')
-redis.call('HSET', KEYS[1], ARGV[1], '1')
-local status = 'wait'
-if redis.call('HLEN', KEYS[1]) - 1 >= tonumber(ARGV[2]) then
-  -- Last to arrive: open the barrier and start an empty next round.
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], '#gen', tonumber(generation) + 1)
-  status = 'done'
-end
-refresh(KEYS[3], ARGV[3], {KEYS[1]})
-if status == 'done' then redis.call('PUBLISH', ARGV[4], 'sync') end
-return {status, generation}
-"""
-)
-
-# KEYS: sync, left. ARGV: device, generation it arrived in.
-# A caller that gave up is no longer at the barrier, unless it left the group
-# (a departed device's arrival still counts). Returns {status, arrived...}:
-# 'completed' when the round opened meanwhile, else 'removed' or 'kept'.
-_LUA_ABANDON = """
-local generation = redis.call('HGET', KEYS[1], '#gen')
-if generation ~= ARGV[2] then return {'completed'} end
-local status = 'kept'
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  status = 'removed'
-end
-local result = {status}
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if field ~= '#gen' then table.insert(result, field) end
-end
-return result
-"""
-
-# KEYS: left, index. ARGV: device, reason, ttl ms, channel. The first reason is kept.
-_LUA_LEAVE = (
-    _LUA_REFRESH
-    + """
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-refresh(KEYS[2], ARGV[3], {KEYS[1]})
-redis.call('PUBLISH', ARGV[4], 'leave')
-return 1
-"""
-)
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to log."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if parts.password is not None:
-            userinfo, _, hostinfo = netloc.rpartition("@")
-            user = userinfo.partition(":")[0]
-            netloc = f"{user}:***@{hostinfo}"
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-        # Not urlunsplit: it drops the "//" of "unix:///path".
-        redacted = f"{parts.scheme}://{netloc}{parts.path}"
-        return redacted + (f"?{query}" if query else "") + (f"#{parts.fragment}" if parts.fragment else "")
-    except ValueError:
-        return "<unparsable redis url>"
-
-
-def _client(url: str) -> redis.Redis:
-    """A binary-safe client; the password comes from the URL, else from $SERIALSYNC_REDIS_PASSWORD."""
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"redis url must look like redis://, rediss:// or unix://..., not {redact_url(str(url))!r}")
-    kwargs: dict[str, object] = {"decode_responses": False}
-    password = os.environ.get(PASSWORD_ENV)
-    if password:
-        # redis-py lets a password in the URL win over this keyword.
-        kwargs["password"] = password
-    try:
-        return redis.Redis.from_url(url, **kwargs)
-    except ValueError as exc:
-        # redis-py's messages may quote the URL; never echo it unredacted.
-        raise ValueError(f"invalid redis url {redact_url(url)!r}") from exc
-
-
-def _check_group(group: object) -> str:
-    if not isinstance(group, str) or not _GROUP_RE.fullmatch(group):
-        raise ValueError(f"group must be 1-64 characters of A-Z a-z 0-9 _ . -, not {group!r}")
-    return group
-
-
-def _prefix(group: str) -> str:
-    return f"{KEY_ROOT}:{group}:"
-
-
-@contextmanager
-def _redis_errors(url: str, what: str) -> Iterator[None]:
-    try:
-        yield
-    except redis.RedisError as exc:
-        raise CoordinatorError(f"redis {redact_url(url)}: {what} failed: {exc}") from exc
-
-
-def list_groups(url: str) -> list[str]:
-    """Names of the groups stored at ``url``, sorted."""
-    client = _client(url)
-    try:
-        with _redis_errors(url, "list groups"):
-            groups = set()
-            for key in client.scan_iter(match=f"{KEY_ROOT}:*:members".encode(), count=500):
-                name = key.decode("utf-8", "replace")[len(KEY_ROOT) + 1 : -len(":members")]
-                if _GROUP_RE.fullmatch(name):
-                    groups.add(name)
-            return sorted(groups)
-    finally:
-        client.close()
-
-
-def clear_group(url: str, group: str) -> int:
-    """Delete every key of ``group``; coordinators still attached see an empty group.
-
-    Returns how many keys were deleted: 0 when there was no such group.
-    """
-    prefix = _prefix(_check_group(group))
-    client = _client(url)
-    try:
-        with _redis_errors(url, f"clear group {group!r}"):
-            keys = set(client.smembers(prefix + "keys"))
-            keys.update(client.scan_iter(match=(prefix + "*").encode(), count=500))
-            deleted = int(client.delete(*keys)) if keys else 0
-            client.publish(prefix + "events", b"clear")
-        log.info("cleared group %r at %s (%d keys)", group, redact_url(url), deleted)
-        return deleted
-    finally:
-        client.close()
 
 
 class RedisCoordinator(Coordinator):
@@ -298,7 +110,7 @@ class RedisCoordinator(Coordinator):
         self._members = check_members(members)
         self._devices = tuple(member.device for member in self._members)
         self._device_set = frozenset(self._devices)
-        self.group = _check_group(group)
+        self.group = check_group(group)
         if not isinstance(ttl, (int, float)) or not ttl > 0 or math.isinf(ttl):
             raise ValueError(f"ttl must be a finite number of seconds > 0, not {ttl!r}")
         self._ttl_ms = max(1, int(ttl * 1000))
@@ -307,7 +119,7 @@ class RedisCoordinator(Coordinator):
         self.clock = clock
         self._url = url
         self.url = redact_url(url)  # the only form of the URL ever logged or shown
-        prefix = _prefix(self.group)
+        prefix = group_prefix(self.group)
         self._prefix = prefix
         self._k_members = prefix + "members"
         self._k_left = prefix + "left"
@@ -318,14 +130,11 @@ class RedisCoordinator(Coordinator):
         self._version = 0
         self._closed = False
 
-        self._redis = _client(url)
-        self._send_script = self._redis.register_script(_LUA_SEND)
-        self._arrive_script = self._redis.register_script(_LUA_ARRIVE)
-        self._abandon_script = self._redis.register_script(_LUA_ABANDON)
-        self._leave_script = self._redis.register_script(_LUA_LEAVE)
+        self._redis = make_client(url)
+        self._scripts = Scripts(self._redis)
         try:
             with self._errors("connect"):
-                stored = self._redis.register_script(_LUA_INIT)(
+                stored = self._scripts.init(
                     keys=[self._k_members, self._k_left, self._k_index],
                     args=[
                         self._members_json(),
@@ -555,7 +364,7 @@ class RedisCoordinator(Coordinator):
             args += [sender + key.encode("utf-8", "surrogatepass"), value]
         reason = self._write(
             f"send {message_id!r}",
-            self._send_script,
+            self._scripts.send,
             [self._msg_key(message_id), self._k_left, self._k_index],
             args,
             Deadline.after(self.reconnect_timeout),
@@ -628,7 +437,7 @@ class RedisCoordinator(Coordinator):
         key = self._sync_key(message_id)
         status, generation = self._write(
             f"sync {message_id!r}",
-            self._arrive_script,
+            self._scripts.arrive,
             [key, self._k_left, self._k_index],
             [device, len(self._devices), self._ttl_ms, self._channel],
             deadline,
@@ -645,7 +454,7 @@ class RedisCoordinator(Coordinator):
 
         def attempt() -> bool | None:
             raw, left = self._read(key)
-            if raw.get(_GEN) != generation:
+            if raw.get(GEN_FIELD) != generation:
                 return True
             self._check_caller_present(device, left)
             gone = [other for other in left if other.encode() not in raw]
@@ -658,7 +467,7 @@ class RedisCoordinator(Coordinator):
 
         def abandon() -> list[bytes]:
             with self._errors(f"sync {message_id!r}"):
-                return self._abandon_script(keys=[key, self._k_left], args=[device, generation])
+                return self._scripts.abandon(keys=[key, self._k_left], args=[device, generation])
 
         def on_timeout() -> GroupTimeout | None:
             status, *arrived = abandon()
@@ -686,7 +495,7 @@ class RedisCoordinator(Coordinator):
         reason = reason or "no reason given"
         first = self._write(
             f"leave {device!r}",
-            self._leave_script,
+            self._scripts.leave,
             [self._k_left, self._k_index],
             [device, reason, self._ttl_ms, self._channel],
             Deadline.after(self.reconnect_timeout),

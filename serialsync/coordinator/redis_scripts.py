@@ -1,0 +1,133 @@
+"""The Lua scripts of the Redis coordinator, and their registration on a client.
+
+Every change to a group's state is one of these scripts, so two hosts
+writing at once merge rather than overwrite, and "last arrival opens the
+barrier" cannot be decided twice. The key layout they work on is described
+in redis.py.
+"""
+
+from __future__ import annotations
+
+import redis
+from redis.commands.core import Script
+
+__all__ = ["GEN_FIELD", "LUA_ABANDON", "LUA_ARRIVE", "LUA_INIT", "LUA_LEAVE", "LUA_SEND", "Scripts"]
+
+GEN_FIELD = b"#gen"  # '#' is not allowed in device names, so this field never names a device
+
+# Shared by every write script: list the touched keys in the index and push
+# the expiry of the whole group forward.
+_REFRESH = """
+local function refresh(index, ttl, touched)
+  for _, key in ipairs(touched) do redis.call('SADD', index, key) end
+  for _, key in ipairs(redis.call('SMEMBERS', index)) do redis.call('PEXPIRE', key, ttl) end
+  redis.call('PEXPIRE', index, ttl)
+end
+"""
+
+# KEYS: members, left, index. ARGV: members json, ttl ms, number of members,
+# grace ms, the prefix of end_group's reasons.
+# A group whose members have all left is over: the next run of the same job
+# (same group name) starts it afresh instead of finding everyone gone. Not
+# when some were sent away by end_group() less than the grace ago: that may be
+# this very run, ended by a failure on another host before this one joined.
+LUA_INIT = (
+    _REFRESH
+    + """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+if current and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then
+  local ended = false
+  for _, why in ipairs(redis.call('HVALS', KEYS[2])) do
+    if string.sub(why, 1, string.len(ARGV[5])) == ARGV[5] then ended = true end
+  end
+  local idle = tonumber(ARGV[2]) - redis.call('PTTL', KEYS[2])
+  if not ended or idle >= tonumber(ARGV[4]) then
+    for _, key in ipairs(redis.call('SMEMBERS', KEYS[3])) do redis.call('DEL', key) end
+    redis.call('DEL', KEYS[2], KEYS[3])
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[2]})
+return false
+"""
+)
+
+# KEYS: msg, left, index. ARGV: sender, ttl ms, channel, then field, value pairs.
+LUA_SEND = (
+    _REFRESH
+    + """
+local reason = redis.call('HGET', KEYS[2], ARGV[1])
+if reason then return reason end
+redis.call('HSET', KEYS[1], ARGV[1] .. '\\0', '')
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+refresh(KEYS[3], ARGV[2], {KEYS[1]})
+redis.call('PUBLISH', ARGV[3], 'send')
+return false
+"""
+)
+
+# KEYS: sync, left, index. ARGV: device, group size, ttl ms, channel.
+# Returns {status, generation}: status 'left' (generation is the reason),
+# 'already', 'done' (this arrival opened the barrier) or 'wait'.
+LUA_ARRIVE = (
+    _REFRESH
+    + """
+local reason = redis.call('HGET', KEYS[2], ARGV[1])
+if reason then return {'left', reason} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'already', ''} end
+redis.call('HSETNX', KEYS[1], '#gen', '0')
+local generation = redis.call('HGET', KEYS[1], '#gen')
+redis.call('HSET', KEYS[1], ARGV[1], '1')
+local status = 'wait'
+if redis.call('HLEN', KEYS[1]) - 1 >= tonumber(ARGV[2]) then
+  -- Last to arrive: open the barrier and start an empty next round.
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '#gen', tonumber(generation) + 1)
+  status = 'done'
+end
+refresh(KEYS[3], ARGV[3], {KEYS[1]})
+if status == 'done' then redis.call('PUBLISH', ARGV[4], 'sync') end
+return {status, generation}
+"""
+)
+
+# KEYS: sync, left. ARGV: device, generation it arrived in.
+# A caller that gave up is no longer at the barrier, unless it left the group
+# (a departed device's arrival still counts). Returns {status, arrived...}:
+# 'completed' when the round opened meanwhile, else 'removed' or 'kept'.
+LUA_ABANDON = """
+local generation = redis.call('HGET', KEYS[1], '#gen')
+if generation ~= ARGV[2] then return {'completed'} end
+local status = 'kept'
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  status = 'removed'
+end
+local result = {status}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if field ~= '#gen' then table.insert(result, field) end
+end
+return result
+"""
+
+# KEYS: left, index. ARGV: device, reason, ttl ms, channel. The first reason is kept.
+LUA_LEAVE = (
+    _REFRESH
+    + """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+refresh(KEYS[2], ARGV[3], {KEYS[1]})
+redis.call('PUBLISH', ARGV[4], 'leave')
+return 1
+"""
+)
+
+
+class Scripts:
+    """Every script registered on one client: redis-py sends each by its SHA and loads it when the server lacks it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.init: Script = client.register_script(LUA_INIT)
+        self.send: Script = client.register_script(LUA_SEND)
+        self.arrive: Script = client.register_script(LUA_ARRIVE)
+        self.abandon: Script = client.register_script(LUA_ABANDON)
+        self.leave: Script = client.register_script(LUA_LEAVE)

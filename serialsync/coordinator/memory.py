@@ -28,6 +28,7 @@ from serialsync.coordinator.base import (
     Member,
 )
 from serialsync.coordinator.rules import (
+    MAX_MESSAGE_IDS,
     check_data,
     check_members,
     check_message_id,
@@ -35,15 +36,13 @@ from serialsync.coordinator.rules import (
     left_reasons,
     log,
     timed_out,
+    too_many_message_ids,
 )
 from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
 
-__all__ = ["MemoryCoordinator"]
+__all__ = ["MAX_MESSAGE_IDS", "MemoryCoordinator"]
 
 _T = TypeVar("_T")
-
-
-MAX_MESSAGE_IDS = 4096  # distinct message IDs a group keeps; a send of one more is refused
 
 
 class _Barrier:
@@ -225,11 +224,7 @@ class MemoryCoordinator(Coordinator):
         with self._cond:
             self._enter(device, message_id)
             if message_id not in self._messages and len(self._messages) >= MAX_MESSAGE_IDS:
-                # Bounded: console noise forming valid sends must not grow the group without end.
-                raise CoordinatorError(
-                    f"the group already holds {MAX_MESSAGE_IDS} message IDs: {message_id!r} not kept "
-                    "(is a board printing markers it did not mean?)"
-                )
+                raise too_many_message_ids(message_id)
             self._messages.setdefault(message_id, {}).setdefault(device, {}).update(clean)
             self._cond.notify_all()
 

@@ -11,8 +11,12 @@ Keys (every key of a group starts with ``serialsync:{group}:``):
 - ``msg:{message_id}``: a hash per message ID. Field ``sender\\x00key`` holds
   one value; field ``sender\\x00`` (empty key) marks that ``sender`` sent the
   ID, so an empty send is still a send. Device names never contain NUL.
-- ``sync:{message_id}``: a hash per barrier. Field ``#gen`` counts completed
-  rounds; every other field is a device arrived in the current round.
+- ``ids``: a set naming every ``msg:`` key, so a group keeps at most
+  MAX_MESSAGE_IDS of them (rules.py), as the in-process one does.
+- ``sync:{message_id}``: a hash per barrier, only while some device is at it
+  (deleted when the round opens or its last waiter gives up). Field ``#gen``
+  names the round (a token never reused); every other field is a device
+  arrived in it.
 - ``left``: a hash device -> reason.
 - ``keys``: a set naming every key above, so each write can refresh the
   expiry of the whole group and ``clear_group`` can delete it.
@@ -37,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -61,6 +66,7 @@ from serialsync.coordinator.redis_admin import (
 )
 from serialsync.coordinator.redis_scripts import GEN_FIELD, Scripts
 from serialsync.coordinator.rules import (
+    MAX_MESSAGE_IDS,
     check_data,
     check_members,
     check_message_id,
@@ -68,6 +74,7 @@ from serialsync.coordinator.rules import (
     left_reasons,
     log,
     timed_out,
+    too_many_message_ids,
 )
 from serialsync.errors import CoordinatorError, DeviceLeft, GroupTimeout, UnknownDevice
 
@@ -124,6 +131,7 @@ class RedisCoordinator(Coordinator):
         self._k_members = prefix + "members"
         self._k_left = prefix + "left"
         self._k_index = prefix + "keys"
+        self._k_ids = prefix + "ids"
         self._channel = prefix + "events"
 
         self._cond = threading.Condition()
@@ -358,19 +366,24 @@ class RedisCoordinator(Coordinator):
     def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
         clean = check_data(data)
         self._enter(device, message_id)
-        args: list[bytes | str | int] = [device, self._ttl_ms, self._channel]
+        args: list[bytes | str | int] = [device, self._ttl_ms, self._channel, MAX_MESSAGE_IDS]
         sender = device.encode() + b"\x00"
         for key, value in clean.items():
             args += [sender + key.encode("utf-8", "surrogatepass"), value]
-        reason = self._write(
+        refused = self._write(
             f"send {message_id!r}",
             self._scripts.send,
-            [self._msg_key(message_id), self._k_left, self._k_index],
+            [self._msg_key(message_id), self._k_left, self._k_index, self._k_ids],
             args,
             Deadline.after(self.reconnect_timeout),
         )
-        if reason is not None:
-            raise self._caller_left(device, reason.decode("utf-8", "replace"))
+        if refused is None:
+            return
+        if refused[0] == b"full":
+            error = too_many_message_ids(message_id)
+            log.warning("%s: %s", device, error)
+            raise error
+        raise self._caller_left(device, refused[1].decode("utf-8", "replace"))
 
     def wait(self, device: str, message_id: str, deadline: Deadline) -> GroupData:
         self._enter(device, message_id)
@@ -439,7 +452,8 @@ class RedisCoordinator(Coordinator):
             f"sync {message_id!r}",
             self._scripts.arrive,
             [key, self._k_left, self._k_index],
-            [device, len(self._devices), self._ttl_ms, self._channel],
+            # The token names the round should this arrival start one: unique across hosts.
+            [device, len(self._devices), self._ttl_ms, self._channel, uuid.uuid4().hex],
             deadline,
         )
         if status == b"left":
@@ -467,7 +481,7 @@ class RedisCoordinator(Coordinator):
 
         def abandon() -> list[bytes]:
             with self._errors(f"sync {message_id!r}"):
-                return self._scripts.abandon(keys=[key, self._k_left], args=[device, generation])
+                return self._scripts.abandon(keys=[key, self._k_left, self._k_index], args=[device, generation])
 
         def on_timeout() -> GroupTimeout | None:
             status, *arrived = abandon()

@@ -15,13 +15,23 @@ __all__ = ["GEN_FIELD", "LUA_ABANDON", "LUA_ARRIVE", "LUA_INIT", "LUA_LEAVE", "L
 
 GEN_FIELD = b"#gen"  # '#' is not allowed in device names, so this field never names a device
 
-# Shared by every write script: list the touched keys in the index and push
-# the expiry of the whole group forward.
+# Shared by every write script: list the touched keys in the index and keep
+# every key of the group expiring with the index. Pushing the whole group's
+# expiry forward touches every key, so it is done only once a tenth of the ttl
+# has passed since the last time (or when ``whole`` asks): a send stays O(1)
+# however many message IDs the group holds, and a group still lives at least
+# 0.9 ttl after its last write.
 _REFRESH = """
-local function refresh(index, ttl, touched)
+local function refresh(index, ttl, touched, whole)
   for _, key in ipairs(touched) do redis.call('SADD', index, key) end
-  for _, key in ipairs(redis.call('SMEMBERS', index)) do redis.call('PEXPIRE', key, ttl) end
-  redis.call('PEXPIRE', index, ttl)
+  ttl = tonumber(ttl)
+  local remaining = redis.call('PTTL', index)
+  if whole or remaining < 0 or remaining < ttl - math.floor(ttl / 10) then
+    for _, key in ipairs(redis.call('SMEMBERS', index)) do redis.call('PEXPIRE', key, ttl) end
+    redis.call('PEXPIRE', index, ttl)
+  else
+    for _, key in ipairs(touched) do redis.call('PEXPIRE', key, remaining) end
+  end
 end
 """
 
@@ -53,49 +63,61 @@ return false
 """
 )
 
-# KEYS: msg, left, index. ARGV: sender, ttl ms, channel, then field, value pairs.
+# KEYS: msg, left, index, ids. ARGV: sender, ttl ms, channel, most message IDs, then field, value pairs.
+# Returns false, or {'left', reason}, or {'full'} when the group holds the most
+# message IDs it may and this one is new (``ids`` names every msg key).
 LUA_SEND = (
     _REFRESH
     + """
 local reason = redis.call('HGET', KEYS[2], ARGV[1])
-if reason then return reason end
+if reason then return {'left', reason} end
+if redis.call('SISMEMBER', KEYS[4], KEYS[1]) == 0 then
+  if redis.call('SCARD', KEYS[4]) >= tonumber(ARGV[4]) then return {'full'} end
+  redis.call('SADD', KEYS[4], KEYS[1])
+end
 redis.call('HSET', KEYS[1], ARGV[1] .. '\\0', '')
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-refresh(KEYS[3], ARGV[2], {KEYS[1]})
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+refresh(KEYS[3], ARGV[2], {KEYS[1], KEYS[4]})
 redis.call('PUBLISH', ARGV[3], 'send')
 return false
 """
 )
 
-# KEYS: sync, left, index. ARGV: device, group size, ttl ms, channel.
-# Returns {status, generation}: status 'left' (generation is the reason),
-# 'already', 'done' (this arrival opened the barrier) or 'wait'.
+# A sync key exists only while some device is at the barrier, so syncs leave
+# nothing behind. ``#gen`` names the round: a token the first arrival brings,
+# never reused, so a waiter of a round that opened (its key deleted) is not
+# held by a next round of the same ID that a fast device started meanwhile.
+
+# KEYS: sync, left, index. ARGV: device, group size, ttl ms, channel, a new round's token.
+# Returns {status, round}: status 'left' (round is the reason), 'already',
+# 'done' (this arrival opened the barrier) or 'wait'.
 LUA_ARRIVE = (
     _REFRESH
     + """
 local reason = redis.call('HGET', KEYS[2], ARGV[1])
 if reason then return {'left', reason} end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'already', ''} end
-redis.call('HSETNX', KEYS[1], '#gen', '0')
+redis.call('HSETNX', KEYS[1], '#gen', ARGV[5])
 local generation = redis.call('HGET', KEYS[1], '#gen')
 redis.call('HSET', KEYS[1], ARGV[1], '1')
-local status = 'wait'
 if redis.call('HLEN', KEYS[1]) - 1 >= tonumber(ARGV[2]) then
-  -- Last to arrive: open the barrier and start an empty next round.
+  -- Last to arrive: the barrier opens, and is forgotten.
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], '#gen', tonumber(generation) + 1)
-  status = 'done'
+  redis.call('SREM', KEYS[3], KEYS[1])
+  refresh(KEYS[3], ARGV[3], {})
+  redis.call('PUBLISH', ARGV[4], 'sync')
+  return {'done', generation}
 end
 refresh(KEYS[3], ARGV[3], {KEYS[1]})
-if status == 'done' then redis.call('PUBLISH', ARGV[4], 'sync') end
-return {status, generation}
+return {'wait', generation}
 """
 )
 
-# KEYS: sync, left. ARGV: device, generation it arrived in.
+# KEYS: sync, left, index. ARGV: device, the round it arrived in.
 # A caller that gave up is no longer at the barrier, unless it left the group
 # (a departed device's arrival still counts). Returns {status, arrived...}:
 # 'completed' when the round opened meanwhile, else 'removed' or 'kept'.
+# A barrier nobody is at any more is forgotten.
 LUA_ABANDON = """
 local generation = redis.call('HGET', KEYS[1], '#gen')
 if generation ~= ARGV[2] then return {'completed'} end
@@ -107,6 +129,10 @@ local result = {status}
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if field ~= '#gen' then table.insert(result, field) end
 end
+if #result == 1 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[3], KEYS[1])
+end
 return result
 """
 
@@ -115,7 +141,8 @@ LUA_LEAVE = (
     _REFRESH
     + """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-refresh(KEYS[2], ARGV[3], {KEYS[1]})
+-- Whole: LUA_INIT reads how long ago the last device left from the expiry of ``left``.
+refresh(KEYS[2], ARGV[3], {KEYS[1]}, true)
 redis.call('PUBLISH', ARGV[4], 'leave')
 return 1
 """

@@ -12,9 +12,22 @@ from collections.abc import Iterable, Mapping
 
 from serialsync._time import Deadline, format_seconds
 from serialsync.coordinator.base import GroupData, Member
-from serialsync.errors import GroupTimeout
+from serialsync.errors import CoordinatorError, GroupTimeout
 
 log = logging.getLogger("serialsync.coordinator")
+
+MAX_MESSAGE_IDS = 4096  # distinct message IDs a group keeps; a send of one more is refused
+
+
+def too_many_message_ids(message_id: str) -> CoordinatorError:
+    """The refusal of a send past MAX_MESSAGE_IDS, worded the same by every backend.
+
+    Bounded: console noise forming valid sends must not grow the group without end.
+    """
+    return CoordinatorError(
+        f"the group already holds {MAX_MESSAGE_IDS} message IDs: {message_id!r} not kept "
+        "(is a board printing markers it did not mean?)"
+    )
 
 
 def check_members(members: Iterable[Member]) -> tuple[Member, ...]:

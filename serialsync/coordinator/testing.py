@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from serialsync._time import Deadline, format_seconds
 from serialsync.coordinator.base import Coordinator, Member
+from serialsync.coordinator.rules import MAX_MESSAGE_IDS
 from serialsync.errors import (
     CoordinatorError,
     DeviceLeft,
@@ -267,6 +268,19 @@ def check_values_are_byte_exact(make: Factory) -> None:
             SERVER: values,
             CLIENT1: values,
         }
+
+
+def check_message_ids_are_bounded(make: Factory) -> None:
+    """A group keeps MAX_MESSAGE_IDS message IDs; a send of one more is refused, saying what to check."""
+    with _coordinator(make, [Member(SERVER, "server"), Member(CLIENT1, "client")]) as group:
+        for index in range(MAX_MESSAGE_IDS):
+            group.send(SERVER if index % 2 else CLIENT1, f"id{index}", {"n": str(index).encode()})
+        error = _raises(CoordinatorError, lambda: group.send(SERVER, "one-too-many", {"k": b"v"}))
+        _assert_names(str(error), [str(MAX_MESSAGE_IDS), "'one-too-many'", "printing markers"], [])
+        # Nothing of the refused send was kept; IDs already held still take sends.
+        _raises(GroupTimeout, lambda: group.wait(CLIENT1, "one-too-many", Deadline.after(0)))
+        group.send(SERVER, "id0", {"more": b"1"})
+        assert group.wait(CLIENT1, "id0", Deadline.after(0)) == {SERVER: {"more": b"1"}, CLIENT1: {"n": b"0"}}
 
 
 # ---------------------------------------------------------------- wait_all
@@ -636,6 +650,7 @@ ALL_CHECKS: list[Callable[[Factory], None]] = [
     check_returned_data_is_a_copy,
     check_wait_blocks_until_later_send,
     check_values_are_byte_exact,
+    check_message_ids_are_bounded,
     check_wait_all_without_role_waits_for_every_device,
     check_wait_all_with_role_waits_for_every_device_of_role,
     check_wait_all_role_ignores_other_roles,
@@ -671,6 +686,7 @@ __all__ = [
     "check_leave_releases_pending_sync",
     "check_leave_releases_pending_wait_all",
     "check_member_validation",
+    "check_message_ids_are_bounded",
     "check_message_ids_persist",
     "check_pending_call_of_departing_device_fails",
     "check_repeated_send_merges_per_sender",

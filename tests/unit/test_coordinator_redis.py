@@ -242,15 +242,60 @@ def test_coordinator_redis_keys_expire_and_writes_refresh(redis_url: str) -> Non
     try:
         with RedisCoordinator(workers("d1", "d2"), redis_url, group=name, ttl=60) as group:
             group.send("d1", "m", {"k": b"v"})
-            client.pexpire(f"serialsync:{name}:msg:m", 1000)
+            # As if most of the ttl had passed since the group's expiry was last pushed forward.
+            for key in client.smembers(f"serialsync:{name}:keys"):
+                client.pexpire(key, 1000)
+            client.pexpire(f"serialsync:{name}:keys", 1000)
             group.send("d2", "other", {})
             keys = client.keys(f"serialsync:{name}:*")
             assert len(keys) >= 4
             for key in keys:
                 assert 55_000 < client.pttl(key) <= 60_000, key
+            # A write soon after pushes no expiry forward (a send stays O(1)), but a key
+            # it creates expires with the rest of the group, not later.
+            group.send("d1", "third", {})
+            index_ttl = client.pttl(f"serialsync:{name}:keys")
+            assert abs(client.pttl(f"serialsync:{name}:msg:third") - index_ttl) < 1000
     finally:
         client.close()
         clear_group(redis_url, name)
+
+
+def _keys_of(redis_url: str, group: str) -> set[bytes]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return set(client.keys(f"serialsync:{group}:*"))
+    finally:
+        client.close()
+
+
+def test_coordinator_redis_syncs_leave_no_keys_behind(redis_url: str) -> None:
+    """A barrier is kept only while some device is at it, as in the in-process coordinator."""
+    name = _group_name()
+    members = workers("d1", "d2")
+    with (
+        RedisCoordinator(members, redis_url, group=name) as host_a,
+        RedisCoordinator(members, redis_url, group=name) as host_b,
+    ):
+        before = _keys_of(redis_url, name)
+        for index in range(100):
+            sync_id = f"step{index}" if index % 2 else "loop"  # new IDs, and one ID reused
+            other = Background(lambda sync_id=sync_id: host_b.sync("d2", sync_id, Deadline.after(LONG)))
+            host_a.sync("d1", sync_id, Deadline.after(LONG))
+            assert other.outcome() is None
+        for index in range(20):
+            # Arrived, then gave up at once: the arrival is withdrawn and the barrier forgotten.
+            with pytest.raises(GroupTimeout):
+                host_a.sync("d1", f"abandoned{index}", Deadline.after(0))
+        after = _keys_of(redis_url, name)
+        assert not [key for key in after if b":sync:" in key], sorted(after)
+        assert after == before, sorted(after - before)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert not [key for key in client.smembers(f"serialsync:{name}:keys") if b":sync:" in key]
+        finally:
+            client.close()
+    clear_group(redis_url, name)
 
 
 def test_coordinator_redis_rejects_other_members_for_a_group(redis_url: str) -> None:

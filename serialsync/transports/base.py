@@ -72,6 +72,12 @@ def timeout_text(timeout: float | None) -> str:
     return "no time limit" if timeout is None else format_seconds(timeout)
 
 
+def check_read_size(max_bytes: int) -> None:
+    """ValueError unless max_bytes is at least 1: a read of 0 bytes returns b"", which means EOF."""
+    if max_bytes < 1:  # os.read(fd, 0) returns b"", which would look like a vanished device
+        raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
+
+
 class MemoryTransport(Transport):
     """An in-memory twin for tests: bytes put in rx are read; writes land in tx."""
 

@@ -9,16 +9,17 @@ Reads: a byte becomes readable no sooner than the wire would have delivered
 it, counted from when it was taken from the inner transport. Writes: bytes
 reach the inner transport as the wire would deliver them, and write() returns
 when the last one is through. Waiting is a timed Event wait, never a spin;
-close() interrupts it. Times are integer nanoseconds, so a schedule never
-drifts and "N bytes take N * bits / baud seconds" holds exactly.
+close() interrupts it. Times are integer nanoseconds on the run's clock
+(_time.Clock), so a schedule never drifts and "N bytes take N * bits / baud
+seconds" holds exactly.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 
+from .._time import SYSTEM_CLOCK, Clock
 from ..errors import TransportClosed, TransportTimeout
 from .base import Transport, timeout_text
 
@@ -38,12 +39,15 @@ class _Segment:
 
 
 class BaudRateTransport(Transport):
-    def __init__(self, inner: Transport, baud: int = 115200, *, bits_per_byte: int = 10) -> None:
+    def __init__(
+        self, inner: Transport, baud: int = 115200, *, bits_per_byte: int = 10, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         if baud <= 0 or bits_per_byte <= 0:
             raise ValueError(f"baud and bits_per_byte must be positive, not {baud!r} and {bits_per_byte!r}")
         self.inner = inner
         self.baud = baud
         self.bits_per_byte = bits_per_byte
+        self.clock = clock
         self.spec = f"{inner.spec}@{baud}"
         self._closed = threading.Event()  # also what pacing waits on, so close() cuts a wait short
         self._rx_lock = threading.Lock()
@@ -66,14 +70,17 @@ class BaudRateTransport(Transport):
         """When the count-th byte of a segment started at epoch_ns is through (rounded up)."""
         return epoch_ns - (-(count * self.bits_per_byte * _NS) // self.baud)
 
+    def _now_ns(self) -> int:
+        return round(self.clock.monotonic() * _NS)
+
     def _pause(self, until_ns: int) -> None:
-        delay = (until_ns - time.monotonic_ns()) / _NS
+        delay = (until_ns - self._now_ns()) / _NS
         if delay > 0 and self._closed.wait(delay):
             raise TransportClosed(f"{self.spec}: closed")
 
     # --- Transport --------------------------------------------------------------------
     def read(self, max_bytes: int, timeout: float | None) -> bytes:
-        deadline = None if timeout is None else time.monotonic_ns() + int(timeout * _NS)
+        deadline = None if timeout is None else self._now_ns() + int(timeout * _NS)
         with self._rx_lock:
             while True:
                 if self._closed.is_set():
@@ -82,7 +89,7 @@ class BaudRateTransport(Transport):
                 if not self._rx:
                     return b""  # the inner transport is at EOF and the wire is empty
                 segment = self._rx[0]
-                now = time.monotonic_ns()
+                now = self._now_ns()
                 ready = min(self._bytes_by(segment.epoch_ns, now), len(segment.data)) - segment.done
                 if ready > 0:
                     ready = min(ready, max_bytes)
@@ -106,7 +113,7 @@ class BaudRateTransport(Transport):
         elif deadline is None:
             wait = None
         else:
-            wait = max(0.0, (deadline - time.monotonic_ns()) / _NS)
+            wait = max(0.0, (deadline - self._now_ns()) / _NS)
         try:
             data = self.inner.read(_INNER_READ, wait)
         except TransportTimeout:
@@ -117,20 +124,20 @@ class BaudRateTransport(Transport):
             self._rx_eof = True
             return
         # A byte cannot start crossing before it was taken, nor before the wire is free.
-        epoch = max(time.monotonic_ns(), self._rx_free_ns)
+        epoch = max(self._now_ns(), self._rx_free_ns)
         self._rx.append(_Segment(epoch, bytes(data)))
         self._rx_free_ns = self._time_of(epoch, len(data))
 
     def write(self, data: bytes) -> None:
         data = bytes(data)
         with self._tx_lock:
-            epoch = max(time.monotonic_ns(), self._tx_free_ns)
+            epoch = max(self._now_ns(), self._tx_free_ns)
             self._tx_free_ns = self._time_of(epoch, len(data))
             sent = 0
             while sent < len(data):
                 if self._closed.is_set():
                     raise TransportClosed(f"{self.spec}: closed")
-                through = min(self._bytes_by(epoch, time.monotonic_ns()), len(data))
+                through = min(self._bytes_by(epoch, self._now_ns()), len(data))
                 if through > sent:
                     self.inner.write(data[sent:through])
                     sent = through

@@ -119,6 +119,23 @@ class Coordinator(ABC):
     def departed(self) -> dict[str, str]:
         """Devices that have left the group, each with the first reason given."""
 
+    @abstractmethod
+    def blocked(self) -> dict[str, str]:
+        """Each device whose call the group holds blocked now, with what it waits for (``lava-sync 'a'``).
+
+        Every host's devices, for a backend shared by hosts.
+        """
+
+    @abstractmethod
+    def wait_blocked(self, device: str, deadline: Deadline) -> str | None:
+        """Block until a call of ``device`` is held blocked: what it waits for, or None at ``deadline``.
+
+        Held blocked means the backend took the call (a sync's arrival
+        counts) and found it cannot end yet. "Still waiting" is proven by
+        this, not by a call that has not returned yet, which a slow machine
+        also produces.
+        """
+
     def end_group(self, device: str, reason: str) -> None:
         """End the whole group because ``device`` failed: every device leaves.
 

@@ -16,7 +16,6 @@ pending may in fact be busy, and nacking the others would be wrong.
 from __future__ import annotations
 
 import math
-import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
@@ -27,14 +26,18 @@ from serialsync.coordinator.base import (
     GroupData,
     Member,
 )
+from serialsync.coordinator.calls import SYNC, WAIT, WAIT_ALL
+from serialsync.coordinator.notify import StuckNotifier
 from serialsync.coordinator.rules import (
     MAX_MESSAGE_IDS,
+    BlockedCall,
     check_data,
     check_members,
     check_message_id,
     copy_group_data,
     left_reasons,
     log,
+    stuck_report,
     timed_out,
     too_many_message_ids,
 )
@@ -62,13 +65,12 @@ class _Barrier:
 
 
 class _Waiter:
-    """A call blocked in _block: who, waiting for what, and how it would know it can go on."""
+    """A call blocked in _block: which call, and how it would know it can go on."""
 
-    __slots__ = ("attempt", "device", "what")
+    __slots__ = ("attempt", "call")
 
-    def __init__(self, device: str, what: str, attempt: Callable[[], object]) -> None:
-        self.device = device
-        self.what = what
+    def __init__(self, call: BlockedCall, attempt: Callable[[], object]) -> None:
+        self.call = call
         self.attempt = attempt
 
 
@@ -92,19 +94,17 @@ class MemoryCoordinator(Coordinator):
         self._devices = tuple(member.device for member in self._members)
         self._device_set = frozenset(self._devices)
         self.clock = clock
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        # Apart from _cond, so that a call blocking wakes wait_blocked() only, not every waiter.
+        self._blocked_cond = threading.Condition(lock)
         # message ID -> sender -> key -> value; sync state lives apart in _barriers.
         self._messages: dict[str, dict[str, dict[str, bytes]]] = {}
         self._barriers: dict[str, _Barrier] = {}
         self._left: dict[str, str] = {}
         self._closed = False
         self._waiters: list[_Waiter] = []  # calls blocked right now, in the order they blocked
-        self._stall_reported = ""  # the stuck state last reported, so each is reported once
-        self._on_stuck = on_stuck
-        # Reports leave the lock through a queue: a slow reader of them (a blocked
-        # stdout) must not hold up the group's calls.
-        self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._notifier: threading.Thread | None = None
+        self._stuck = StuckNotifier(on_stuck)
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -137,17 +137,17 @@ class MemoryCoordinator(Coordinator):
 
     def _block(
         self,
-        device: str,
-        what: str,
+        call: BlockedCall,
         deadline: Deadline,
         attempt: Callable[[], _T | None],
         on_timeout: Callable[[], GroupTimeout],
     ) -> _T:
         """Wait (lock held) until ``attempt`` returns a value; it raises if it never can.
 
-        ``what`` says what the call waits for, for the report of a stuck group.
+        ``call`` says what the call waits for, for blocked() and the report of a stuck group.
         """
-        waiter = _Waiter(device, what, attempt)
+        device = call.device
+        waiter = _Waiter(call, attempt)
         try:
             while True:
                 if self._closed:
@@ -162,6 +162,7 @@ class MemoryCoordinator(Coordinator):
                     raise error
                 if waiter not in self._waiters:
                     self._waiters.append(waiter)
+                    self._blocked_cond.notify_all()
                     self._report_stall()
                 # Condition.wait raises OverflowError past TIMEOUT_MAX; None means no limit.
                 self._cond.wait(None if math.isinf(remaining) else min(remaining, threading.TIMEOUT_MAX))
@@ -171,53 +172,46 @@ class MemoryCoordinator(Coordinator):
         finally:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
-                if self._stall_reported:
-                    self._stall_reported = ""  # a call of the stuck group ended: it moves again
-                    self._notice("")
-
-    def _notice(self, text: str) -> None:
-        """Lock held: hand a report to the notifier thread."""
-        self._notices.put(text)
-        if self._notifier is None:
-            self._notifier = threading.Thread(target=self._notify_loop, name="serialsync-stuck", daemon=True)
-            self._notifier.start()
-
-    def _notify_loop(self) -> None:
-        while (text := self._notices.get()) is not None:
-            if text:
-                log.warning("%s", text)
-            if self._on_stuck is not None:
-                try:
-                    self._on_stuck(text)
-                except Exception:  # a reporter's failure is not the group's
-                    log.exception("reporting a stuck group failed")
+                if self._stuck.reported:
+                    self._stuck.report("")  # a call of the stuck group ended: it moves again
 
     def _report_stall(self) -> None:
-        """Lock held, a call just blocked: is every device still here blocked for good? Log it.
+        """Lock held, a call just blocked: is every device still here blocked for good? Say so.
 
-        Each blocked call's own test runs again here, under the same lock as
-        every state change: one that could go on now (woken, not yet
+        rules.stuck_report decides, from the state under the same lock as
+        every state change: a call that could go on now (woken, not yet
         running) or would fail at once proves the group is not stuck.
         """
         if len(self._waiters) < len(self._devices) - len(self._left):
             return  # fewer calls waiting than devices here: some device is free (the usual case, O(1))
-        present = [device for device in self._devices if device not in self._left]
-        blocked = {waiter.device for waiter in self._waiters}
-        if not present or any(device not in blocked for device in present):
-            return
-        for waiter in self._waiters:
-            try:
-                if waiter.attempt() is not None:
-                    return
-            except CoordinatorError:
-                return
-        stuck = "; ".join(f"{waiter.device} waits in {waiter.what}" for waiter in self._waiters)
-        if stuck != self._stall_reported:
-            self._stall_reported = stuck
-            self._notice(
-                "the group is stuck: every device still in it waits, and none can answer another "
-                f"(their calls end at their timeouts): {stuck}"
-            )
+        calls = [waiter.call for waiter in self._waiters]
+        text = stuck_report(
+            self._members,
+            self._left,
+            calls,
+            {call.message_id: set(self._messages.get(call.message_id, ())) for call in calls},
+            {message_id: set(barrier.arrived) for message_id, barrier in self._barriers.items()},
+        )
+        if text:
+            self._stuck.report(text)
+
+    def blocked(self) -> dict[str, str]:
+        with self._cond:
+            return {waiter.call.device: waiter.call.describe() for waiter in self._waiters}
+
+    def wait_blocked(self, device: str, deadline: Deadline) -> str | None:
+        self._check_device(device)
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise CoordinatorError("coordinator closed")
+                for waiter in self._waiters:
+                    if waiter.call.device == device:
+                        return waiter.call.describe()
+                remaining = deadline.remaining
+                if remaining <= 0:
+                    return None
+                self._blocked_cond.wait(None if math.isinf(remaining) else min(remaining, threading.TIMEOUT_MAX))
 
     def send(self, device: str, message_id: str, data: Mapping[str, bytes]) -> None:
         clean = check_data(data)
@@ -248,8 +242,7 @@ class MemoryCoordinator(Coordinator):
                 return None
 
             return self._block(
-                device,
-                f"lava-wait {message_id!r}",
+                BlockedCall(device, WAIT, message_id),
                 deadline,
                 attempt,
                 # Any other device still here could have sent it: name them, for the report.
@@ -283,8 +276,7 @@ class MemoryCoordinator(Coordinator):
                 return None
 
             return self._block(
-                device,
-                f"lava-wait-all {message_id!r}" + ("" if role is None else f" {role!r}"),
+                BlockedCall(device, WAIT_ALL, message_id, role),
                 deadline,
                 attempt,
                 lambda: timed_out(deadline, scope, missing(), "never sent it"),
@@ -327,7 +319,7 @@ class MemoryCoordinator(Coordinator):
                 return timed_out(deadline, f"sync {message_id!r}", absent, "never reached it")
 
             try:
-                self._block(device, f"lava-sync {message_id!r}", deadline, attempt, on_timeout)
+                self._block(BlockedCall(device, SYNC, message_id), deadline, attempt, on_timeout)
             except BaseException:
                 # A caller that gave up is no longer at the barrier, unless it left the group:
                 # like a sent message, a departed device's arrival still counts.
@@ -357,8 +349,8 @@ class MemoryCoordinator(Coordinator):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-            if self._notifier is not None:
-                self._notices.put(None)  # the notifier ends once it has said what is queued
+            self._blocked_cond.notify_all()
+            self._stuck.close()
 
     def __repr__(self) -> str:
         return f"MemoryCoordinator(devices={list(self._devices)!r}, left={sorted(self._left)!r})"

@@ -18,6 +18,10 @@ Keys (every key of a group starts with ``serialsync:{group}:``):
   names the round (a token never reused); every other field is a device
   arrived in it.
 - ``left``: a hash device -> reason.
+- ``waits``: a hash device -> the call it is blocked in (redis_scripts.py
+  gives the form), written when a call blocks and removed when it ends, so
+  every host sees who waits for what and reports a stuck group the way
+  the in-process coordinator does (rules.stuck_report).
 - ``keys``: a set naming every key above, so each write can refresh the
   expiry of the whole group and ``clear_group`` can delete it.
 - ``events`` (a pub/sub channel, not a key): every write script publishes on it.
@@ -30,6 +34,8 @@ index), so this backend needs a standalone Redis (or Sentinel), not Cluster.
 Blocking calls wake on change: one listener thread per coordinator holds a
 pub/sub subscription to the group's channel and bumps a local version counter
 on each message; waiters re-check their predicate whenever the version moves.
+The same listener re-runs the stuck check when a call blocks or ends, or a
+device leaves, on any host.
 
 URLs, clients and the admin operations (list_groups, clear_group) live in
 redis_admin.py; they are re-exported here, where the rest of serialsync
@@ -39,6 +45,7 @@ imports them from.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import uuid
@@ -55,6 +62,8 @@ from serialsync.coordinator.base import (
     GroupData,
     Member,
 )
+from serialsync.coordinator.calls import SYNC, WAIT, WAIT_ALL
+from serialsync.coordinator.notify import StuckNotifier
 from serialsync.coordinator.redis_admin import (
     PASSWORD_ENV,
     check_group,
@@ -67,12 +76,14 @@ from serialsync.coordinator.redis_admin import (
 from serialsync.coordinator.redis_scripts import GEN_FIELD, Scripts
 from serialsync.coordinator.rules import (
     MAX_MESSAGE_IDS,
+    BlockedCall,
     check_data,
     check_members,
     check_message_id,
     copy_group_data,
     left_reasons,
     log,
+    stuck_report,
     timed_out,
     too_many_message_ids,
 )
@@ -102,6 +113,10 @@ class RedisCoordinator(Coordinator):
     it releases the waiters of this object, the group's state stays in Redis
     for the other hosts. ``clock`` is kept for callers that build deadlines on
     the group's clock; waits follow each Deadline's own clock.
+
+    ``on_stuck(text)`` hears when the group gets stuck, whichever hosts its
+    devices wait on, and ``on_stuck("")`` when it moves again; it runs on a
+    thread of its own. Every host's coordinator reports it.
     """
 
     def __init__(
@@ -113,6 +128,7 @@ class RedisCoordinator(Coordinator):
         ttl: float = 86400,
         reconnect_timeout: float = 60.0,
         clock: Clock = SYSTEM_CLOCK,
+        on_stuck: Callable[[str], None] | None = None,
     ) -> None:
         self._members = check_members(members)
         self._devices = tuple(member.device for member in self._members)
@@ -132,6 +148,8 @@ class RedisCoordinator(Coordinator):
         self._k_left = prefix + "left"
         self._k_index = prefix + "keys"
         self._k_ids = prefix + "ids"
+        self._k_waits = prefix + "waits"
+        self._stuck = StuckNotifier(on_stuck, name=f"serialsync-stuck-{self.group}")
         self._channel = prefix + "events"
 
         self._cond = threading.Condition()
@@ -236,10 +254,16 @@ class RedisCoordinator(Coordinator):
                         pubsub = self._subscribe()
                         log.info("resubscribed to group %r at %s", self.group, self.url)
                         self._bump()  # re-check after subscribing: changes made meanwhile sent no message to us
+                        self._check_stuck()
                     # If redis-py reconnects and resubscribes inside get_message, messages of
                     # the gap are lost: the waiters' slow safety re-check covers that case.
-                    if pubsub.get_message(ignore_subscribe_messages=True, timeout=_LISTEN_TICK) is not None:
+                    message = pubsub.get_message(ignore_subscribe_messages=True, timeout=_LISTEN_TICK)
+                    if message is not None:
                         self._bump()
+                        # A send or an opened barrier cannot make a group stuck, and what they
+                        # release ends its calls, which says 'unwait': no check for those two.
+                        if message["data"] not in (b"send", b"sync"):
+                            self._check_stuck()
                 except (redis.RedisError, CoordinatorError) as exc:
                     if self._closed:
                         return
@@ -324,7 +348,7 @@ class RedisCoordinator(Coordinator):
 
     def _block(
         self,
-        device: str,
+        call: BlockedCall,
         deadline: Deadline,
         attempt: Callable[[], _T | None],
         on_timeout: Callable[[], GroupTimeout | None],
@@ -333,33 +357,126 @@ class RedisCoordinator(Coordinator):
 
         ``on_timeout`` gives the timeout reason, or None when the call turned
         out to be complete after all (then ``attempt`` runs once more).
+        While it waits, ``call`` is in the group's ``waits`` for every host to see.
         """
+        device = call.device
+        entry: bytes | None = None
+        try:
+            while True:
+                with self._cond:
+                    self._check_open()
+                    seen = self._version
+                # Any change after reading ``seen`` moves the version, so the wait below cannot miss it.
+                try:
+                    result = attempt()
+                except CoordinatorError as exc:
+                    # Redis unreachable (restarting, failing over): keep waiting until the deadline.
+                    if self._closed or not isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)):
+                        raise
+                    log.warning("%s: %s; retrying until the deadline", device, exc)
+                    result = None
+                if result is not None:
+                    return result
+                remaining = deadline.remaining
+                if remaining <= 0:
+                    error = on_timeout()
+                    if error is None:
+                        continue
+                    log.warning("%s: %s", device, error)
+                    raise error
+                if entry is None:
+                    entry = self._enter_waits(call)
+                with self._cond:
+                    if not self._closed and self._version == seen:
+                        # Woken by the listener on any change; the cap is the lost-notification fallback.
+                        self._cond.wait(min(remaining, _SAFETY_RECHECK))
+        finally:
+            if entry is not None:
+                self._leave_waits(device, entry)
+
+    # ------------------------------------------------------------ who waits for what, on every host
+
+    def _enter_waits(self, call: BlockedCall) -> bytes | None:
+        """Put ``call`` in the group's ``waits``: its entry, or None when Redis is away (tried again later)."""
+        entry = f"{call.call}\n{call.role or ''}\n{uuid.uuid4().hex}\n".encode() + call.message_id.encode(
+            "utf-8", "surrogatepass"
+        )
+        try:
+            with self._errors("note a blocked call"):
+                self._scripts.waiting(
+                    keys=[self._k_waits, self._k_index], args=[call.device, entry, self._ttl_ms, self._channel]
+                )
+        except CoordinatorError as exc:
+            log.debug("%s: %s", call.device, exc)
+            return None
+        return entry
+
+    def _leave_waits(self, device: str, entry: bytes) -> None:
+        try:
+            with self._errors("note a call ended"):
+                self._scripts.unwaiting(keys=[self._k_waits], args=[device, entry, self._channel])
+        except CoordinatorError as exc:
+            # Redis away or this host closing: the entry goes with the group's keys.
+            log.debug("%s: %s", device, exc)
+
+    @staticmethod
+    def _decode_entry(device: bytes, entry: bytes) -> BlockedCall:
+        call, role, _token, message_id = entry.split(b"\n", 3)
+        return BlockedCall(
+            device.decode(), call.decode(), message_id.decode("utf-8", "surrogatepass"), role.decode() or None
+        )
+
+    def _check_stuck(self) -> None:
+        """The listener's: is the group stuck, counting every host's devices? Reported when that changes."""
+        try:
+            with self._errors("check for a stuck group"):
+                snapshot = self._scripts.stuck(
+                    keys=[self._k_waits, self._k_left], args=[len(self._devices), self._prefix]
+                )
+        except CoordinatorError as exc:
+            # Redis away is the listener's news already; anything else is a fault worth seeing.
+            away = isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)) or self._closed
+            log.log(logging.DEBUG if away else logging.WARNING, "group %r: %s", self.group, exc)
+            return
+        if snapshot is None:
+            self._stuck.report("")
+            return
+        waits, left_flat, fields = snapshot
+        left = self._decode_left(dict(zip(left_flat[::2], left_flat[1::2], strict=True)))
+        calls: list[BlockedCall] = []
+        senders: dict[str, set[str]] = {}
+        at_sync: dict[str, set[str]] = {}
+        for device, entry, held in zip(waits[::2], waits[1::2], fields, strict=True):
+            call = self._decode_entry(device, entry)
+            calls.append(call)
+            if call.call == SYNC:
+                at_sync[call.message_id] = {field.decode() for field in held if field != GEN_FIELD}
+            else:
+                senders[call.message_id] = {field.partition(b"\x00")[0].decode() for field in held}
+        self._stuck.report(stuck_report(self._members, left, calls, senders, at_sync))
+
+    def blocked(self) -> dict[str, str]:
+        self._check_open()
+        with self._errors("read"):
+            raw = self._redis.hgetall(self._k_waits)
+        return {call.device: call.describe() for call in (self._decode_entry(d, e) for d, e in raw.items())}
+
+    def wait_blocked(self, device: str, deadline: Deadline) -> str | None:
+        self._check_device(device)
         while True:
             with self._cond:
                 self._check_open()
                 seen = self._version
-            # Any change after reading ``seen`` moves the version, so the wait below cannot miss it.
-            try:
-                result = attempt()
-            except CoordinatorError as exc:
-                # Redis unreachable (restarting, failing over): keep waiting until the deadline.
-                if self._closed or not isinstance(exc.__cause__, (redis.ConnectionError, redis.TimeoutError)):
-                    raise
-                log.warning("%s: %s; retrying until the deadline", device, exc)
-                result = None
-            if result is not None:
-                return result
+            with self._errors("read"):
+                entry = self._redis.hget(self._k_waits, device)
+            if entry is not None:
+                return self._decode_entry(device.encode(), entry).describe()
             remaining = deadline.remaining
             if remaining <= 0:
-                error = on_timeout()
-                if error is None:
-                    continue
-                log.warning("%s: %s", device, error)
-                raise error
+                return None
             with self._cond:
                 if not self._closed and self._version == seen:
-                    # Woken by the listener on any change; the cap is the lost-notification fallback.
-                    self._cond.wait(min(remaining, _SAFETY_RECHECK))
+                    self._cond.wait(min(remaining, _SAFETY_RECHECK))  # 'wait' on the channel moves the version
 
     # ------------------------------------------------------------ the Coordinator API
 
@@ -405,7 +522,7 @@ class RedisCoordinator(Coordinator):
             return None
 
         return self._block(
-            device,
+            BlockedCall(device, WAIT, message_id),
             deadline,
             attempt,
             lambda: timed_out(
@@ -443,7 +560,7 @@ class RedisCoordinator(Coordinator):
             senders, _ = self._read_message(message_id)
             return timed_out(deadline, scope, [m for m in required if m not in senders], "never sent it")
 
-        return self._block(device, deadline, attempt, on_timeout)
+        return self._block(BlockedCall(device, WAIT_ALL, message_id, role), deadline, attempt, on_timeout)
 
     def sync(self, device: str, message_id: str, deadline: Deadline) -> None:
         self._enter(device, message_id)
@@ -491,7 +608,7 @@ class RedisCoordinator(Coordinator):
             return timed_out(deadline, f"sync {message_id!r}", absent, "never reached it")
 
         try:
-            self._block(device, deadline, attempt, on_timeout)
+            self._block(BlockedCall(device, SYNC, message_id), deadline, attempt, on_timeout)
         except BaseException:
             # A caller that gave up is no longer at the barrier (idempotent after on_timeout).
             try:
@@ -525,6 +642,7 @@ class RedisCoordinator(Coordinator):
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._stuck.close()
 
     def __repr__(self) -> str:
         return f"RedisCoordinator(group={self.group!r}, url={self.url!r}, devices={list(self._devices)!r})"

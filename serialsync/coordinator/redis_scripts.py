@@ -11,7 +11,18 @@ from __future__ import annotations
 import redis
 from redis.commands.core import Script
 
-__all__ = ["GEN_FIELD", "LUA_ABANDON", "LUA_ARRIVE", "LUA_INIT", "LUA_LEAVE", "LUA_SEND", "Scripts"]
+__all__ = [
+    "GEN_FIELD",
+    "LUA_ABANDON",
+    "LUA_ARRIVE",
+    "LUA_INIT",
+    "LUA_LEAVE",
+    "LUA_SEND",
+    "LUA_STUCK",
+    "LUA_UNWAITING",
+    "LUA_WAITING",
+    "Scripts",
+]
 
 GEN_FIELD = b"#gen"  # '#' is not allowed in device names, so this field never names a device
 
@@ -148,6 +159,48 @@ return 1
 """
 )
 
+# Who waits for what, on every host: ``waits`` maps a device to its blocked
+# call, as "call\nrole\ntoken\nmessage_id" (the token tells this call's entry
+# from a later one of the same device; the ID goes last, whatever it holds).
+
+# KEYS: waits, index. ARGV: device, entry, ttl ms, channel.
+LUA_WAITING = (
+    _REFRESH
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+refresh(KEYS[2], ARGV[3], {KEYS[1]})
+redis.call('PUBLISH', ARGV[4], 'wait')
+return 1
+"""
+)
+
+# KEYS: waits. ARGV: device, entry, channel. Only the entry this call wrote.
+LUA_UNWAITING = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], 'unwait')
+return 1
+"""
+
+# KEYS: waits, left. ARGV: group size, key prefix. Read only: one consistent
+# snapshot of what rules.stuck_report needs, or false at once when fewer calls
+# wait than devices are still in the group (the usual case).
+# Returns {waits, left, fields}: the two hashes flat, and for each entry of
+# waits the fields of the key it waits on (its msg: or sync: hash).
+LUA_STUCK = """
+local waits = redis.call('HGETALL', KEYS[1])
+local left = redis.call('HGETALL', KEYS[2])
+if #waits / 2 < tonumber(ARGV[1]) - #left / 2 then return false end
+local fields = {}
+for i = 2, #waits, 2 do
+  local call, id = string.match(waits[i], '^([^\\n]*)\\n[^\\n]*\\n[^\\n]*\\n(.*)$')
+  local kind = 'msg:'
+  if call == 'lava-sync' then kind = 'sync:' end
+  table.insert(fields, redis.call('HKEYS', ARGV[2] .. kind .. id))
+end
+return {waits, left, fields}
+"""
+
 
 class Scripts:
     """Every script registered on one client: redis-py sends each by its SHA and loads it when the server lacks it."""
@@ -158,3 +211,6 @@ class Scripts:
         self.arrive: Script = client.register_script(LUA_ARRIVE)
         self.abandon: Script = client.register_script(LUA_ABANDON)
         self.leave: Script = client.register_script(LUA_LEAVE)
+        self.waiting: Script = client.register_script(LUA_WAITING)
+        self.unwaiting: Script = client.register_script(LUA_UNWAITING)
+        self.stuck: Script = client.register_script(LUA_STUCK)

@@ -8,10 +8,12 @@ made it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from serialsync._time import Deadline, format_seconds
 from serialsync.coordinator.base import GroupData, Member
+from serialsync.coordinator.calls import SYNC, WAIT
 from serialsync.errors import CoordinatorError, GroupTimeout
 
 log = logging.getLogger("serialsync.coordinator")
@@ -86,3 +88,76 @@ def timed_out(deadline: Deadline, scope: str, missing: Iterable[str], verb: str)
 
 def left_reasons(left: Mapping[str, str], devices: Iterable[str]) -> str:
     return "; ".join(f"{device} left the group ({left[device]})" for device in devices)
+
+
+@dataclass(frozen=True)
+class BlockedCall:
+    """A call a backend holds blocked: whose, which (calls.py's name), for which ID and role."""
+
+    device: str
+    call: str
+    message_id: str
+    role: str | None = None
+
+    def describe(self) -> str:
+        """What the call waits for, as a report names it: ``lava-wait-all 'ready' 'client'``."""
+        return f"{self.call} {self.message_id!r}" + ("" if self.role is None else f" {self.role!r}")
+
+
+STUCK = "the group is stuck"  # how every report of a stuck group begins
+
+
+def stuck_report(
+    members: Sequence[Member],
+    left: Mapping[str, str],
+    blocked: Iterable[BlockedCall],
+    senders: Mapping[str, Collection[str]],
+    at_sync: Mapping[str, Collection[str]],
+) -> str:
+    """The report of a stuck group, or "" when it is not stuck.
+
+    Stuck: every device still in the group waits in a call, and none of those
+    calls can end now. ``senders`` holds who sent each message ID waited
+    for, ``at_sync`` who is at each barrier waited at, in its current round.
+    A call that could end now, answered or failing (woken but not yet
+    running, or caught by a departure), proves the group moves. The calls
+    still end at their timeouts, not at this report: a call can outlive the
+    helper that made it, so a device that looks blocked may in fact be busy.
+    """
+    calls = list(blocked)
+    waiting = {call.device for call in calls}
+    present = [member.device for member in members if member.device not in left]
+    if not present or any(device not in waiting for device in present):
+        return ""
+    if any(_can_end(call, members, left, senders, at_sync) for call in calls):
+        return ""
+    order = {member.device: index for index, member in enumerate(members)}
+    calls.sort(key=lambda call: order.get(call.device, len(order)))
+    stuck = "; ".join(f"{call.device} waits in {call.describe()}" for call in calls)
+    return (
+        f"{STUCK}: every device still in it waits, and none can answer another "
+        f"(their calls end at their timeouts): {stuck}"
+    )
+
+
+def _can_end(
+    call: BlockedCall,
+    members: Sequence[Member],
+    left: Mapping[str, str],
+    senders: Mapping[str, Collection[str]],
+    at_sync: Mapping[str, Collection[str]],
+) -> bool:
+    """Whether ``call`` could end now, answered or failing, as the backends' own tests decide."""
+    if call.device in left:
+        return True
+    if call.call == SYNC:
+        arrived = at_sync.get(call.message_id, ())
+        # Not at the barrier any more: its round opened. A departed device that never came: it fails.
+        return call.device not in arrived or any(device not in arrived for device in left)
+    sent = senders.get(call.message_id, ())
+    if call.call == WAIT:
+        others = [member.device for member in members if member.device != call.device]
+        return bool(sent) or (bool(others) and all(other in left for other in others))
+    required = [member.device for member in members if call.role is None or member.role == call.role]
+    absent = [device for device in required if device not in sent]
+    return not absent or any(device in left for device in absent)

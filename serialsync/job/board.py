@@ -7,6 +7,7 @@ output that says the command finished.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -17,12 +18,14 @@ from .._text import ESCAPES_IN_BYTES
 from .._time import Deadline, RunClock, format_seconds
 from ..console import ConsoleSession
 from ..errors import BoardNotReady, TypingFailed
+from ..protocol import wire
 from .model import Device, Job, Login, Parse
 from .results import StepResult, skipped
 
 READY_PROBE_INTERVAL = 3.0  # seconds between "are you there" probes while a board boots
 GROUP_CHECK_INTERVAL = 1.0  # seconds between looks at whether the group has ended, during a step
 OUTPUT_TAIL = 4000  # bytes of a step's output kept in the results
+MAX_STEP_OUTPUT = 256 * 1024  # bytes of a step's output kept to look for test cases in
 
 Warn = Callable[[str], None]
 
@@ -133,11 +136,99 @@ def failure_pattern(job: Job) -> re.Pattern[bytes] | None:
     return re.compile(b"|".join(b"(?:%s)" % p.encode() for p in job.failure_patterns), re.MULTILINE)
 
 
-def _marker(kind: str, index: int, status: bool = True) -> str:
-    # Split quotes: the echo of the typed text can never match the printed marker.
-    if status:
-        return f"printf '__SS%s_%d:%d__\\n' {kind} {index} \"$?\""
-    return f"printf '__SS%s_%d__\\n' {kind} {index}"
+# --- the lines a definition's subshell prints: its start, each step's end, its end ---------------
+#
+#   __SSGO_<first>:<check>__             the subshell began (its prelude went through)
+#   __SSRC_<index>:<status>:<check>__    step <index> ended with <status>; the subshell waits for the go-ahead
+#   __SSEND_<first>:<status>:<check>__   the subshell ended with <status> (printed by the login shell)
+#
+# <check> is computed by the board's shell with $(( )) from the kind, the index and
+# the status, so a damaged digit anywhere fails it; the typed text holds only the
+# format ('__SS%s_...'), so its echo can never match a printed line. Each line is
+# printed twice: one lost or damaged copy costs nothing.
+_KIND_CODES = {"RC": 1, "END": 2, "GO": 3}
+
+
+def step_check(kind: str, index: int, status: int = 0) -> int:
+    """The check a step line carries, as the board's shell computes it."""
+    return (index * 40503 + status * 4099 + _KIND_CODES[kind] * 12289 + 7919) % 65521
+
+
+def _check_text(code: int | str, index: int | str, status: int | str) -> str:
+    return f"$(( ({index} * 40503 + {status} * 4099 + {code} * 12289 + 7919) % 65521 ))"
+
+
+_STEP_LINE = re.compile(rb"__SS(RC|END|GO)_(\d{1,9}):(?:(\d{1,5}):)?(\d{1,5})__")
+# What may be a step line at all, damaged or not (an intact one needs no line end yet).
+# No typed text, echoed, holds any of these: the format string has '%s' after '__SS'.
+_STEPISH = rb"SS(?:RC|END|GO)_|__SS[REG]|_\d{1,9}:\d{1,5}:\d{1,5}__"
+_STEP_LINES = re.compile(rb"__SS(?:RC|END|GO)_\d{1,9}:(?:\d{1,5}:)?\d{1,5}__|[^\n]*?(?:" + _STEPISH + rb")[^\n]*\n")
+# A line that shows a step's end (RC or END) went by damaged: worth asking for again.
+_ENDISH = re.compile(rb"SS(?:RC|END)_|_\d{1,9}:\d{1,3}:\d{1,5}__|__SS[RE][^:\n]{0,5}\d{0,9}:\d{0,3}:")
+_SHOWN_INDEX = re.compile(rb"_(\d{1,9}):")
+_GO_AHEAD = "go"
+_RETRY_WORDS = wire.SS_RETRY_LINE.decode().strip()  # the watcher's retry line asks the go-ahead loop too
+
+ASK_FIRST = 2.0  # seconds without an intact line after a step's end showed, before asking for it again
+ASK_MOST = 8.0  # seconds: the wait between asks doubles up to this
+log = logging.getLogger("serialsync.steps")
+
+
+def _subshell_helpers() -> list[str]:
+    """Two functions the subshell defines first: print a step line, and the go-ahead loop.
+
+    The loop keeps the step's status (``_ss_rc``) and answers a line asking
+    for it (the host's ask line, which names ``_ss_end``, or the watcher's
+    retry line) by printing the step line again; ``go`` lets the next step
+    run; anything else (a late reply, noise) is ignored.
+    """
+    say = "printf '__SS%s_%d:%d:%d__\\n' \"$1\" \"$3\" \"$4\" " + _check_text("$2", "$3", "$4")
+    rc = _KIND_CODES["RC"]
+    return [
+        f"_ss_say() {{ {say}; }}",
+        "_ss_wait() {",
+        f'_ss_say RC {rc} "$1" "$_ss_rc"; _ss_say RC {rc} "$1" "$_ss_rc"',
+        "while read -r _ss_line; do",
+        f"case $_ss_line in {_GO_AHEAD}) return 0 ;; *_ss_end*|'{_RETRY_WORDS}') "
+        f'_ss_say RC {rc} "$1" "$_ss_rc" ;; esac',
+        "done",
+        "return 1",
+        "}",
+    ]
+
+
+class _Asker:
+    """When to ask the board for a step line again: only once the step is known to be over.
+
+    It is over when a damaged copy of its line showed (or the host let the
+    last step end); then, with no intact copy for a while, the host asks,
+    waiting twice as long after each ask. A step whose line showed nothing
+    at all is never typed into: its command may be what reads the console.
+    """
+
+    def __init__(self, timeout: float, clock: RunClock) -> None:
+        # Short steps get a shorter first wait, so that asking fits in their timeout.
+        self.first = min(ASK_FIRST, max(0.5, timeout / 10))
+        self.clock = clock
+        self.due: float | None = None
+        self.asked = 0
+
+    def over(self) -> None:
+        if self.due is None:
+            self.due = self.clock.now() + self.first
+
+    def wait(self, longest: float) -> float:
+        if self.due is None:
+            return longest
+        return max(0.0, min(longest, self.due - self.clock.now()))
+
+    def now_due(self) -> bool:
+        now = self.clock.now()
+        if self.due is None or now < self.due:
+            return False
+        self.asked += 1
+        self.due = now + min(ASK_MOST, self.first * 2**self.asked)
+        return True
 
 
 class DefinitionRun:
@@ -145,9 +236,12 @@ class DefinitionRun:
 
     They are typed as one subshell, so ``cd`` and variables of a step hold for
     the next, and ``exit N`` ends the definition, never the login shell. Each
-    step prints its exit status; before each later step the subshell waits for
-    the host's go-ahead (a line it reads), so the host still decides whether a
-    next step runs at all: ^C instead ends the subshell there.
+    step prints its exit status, checksummed; after each step the subshell
+    waits for the host's go-ahead (a line it reads), so the host still decides
+    whether a next step runs at all: ^C instead ends the subshell there. While
+    it waits the host may ask for the status again; once the subshell ended,
+    the login shell keeps its end status (``_ss_end``) and the same ask line,
+    typed at its prompt, prints the end line again.
     """
 
     def __init__(
@@ -171,27 +265,38 @@ class DefinitionRun:
         self.ended: str | None = None  # why the subshell is over (or the console unusable), once it is
         self.exit_status: int | None = None  # the subshell's, once its end was seen
         self.console_known = True  # False after a timeout, a failed board, a closed console
+        self.asks = 0  # how often the board was asked for a step line again
         self._next = 0  # the step whose end is awaited next
         self._stopped = False
         self._began = False  # the subshell printed GO: its prelude (parameters, cd) went through
+        self._waiting = False  # the subshell sits in its go-ahead loop
+        go_check = _check_text(_KIND_CODES["GO"], first_index, 0)
         # The prelude (parameters, cd, set -e) runs before GO: what fails there fails the definition.
-        lines = ["(", *prelude, _marker("GO", first_index, status=False)]
+        lines = [
+            "(",
+            *_subshell_helpers(),
+            *prelude,
+            f"printf '__SS%s_%d:%d__\\n' GO {first_index} {go_check} GO {first_index} {go_check}",
+        ]
         for offset, (command, _) in enumerate(self.steps):
-            if offset:
-                lines.append("read -r __serialsync_go || exit 130")
-            lines += ["{", command, "}", _marker("RC", first_index + offset)]
-        lines.append(f"); {_marker('END', first_index)}")
+            lines += ["{", command, "}", f"_ss_rc=$?; _ss_wait {first_index + offset} || exit 130"]
+        end_check = _check_text(_KIND_CODES["END"], first_index, "$_ss_end")
+        lines.append(
+            f"); _ss_end=$?; printf '__SS%s_%d:%d:%d__\\n' "
+            f'END {first_index} "$_ss_end" {end_check} END {first_index} "$_ss_end" {end_check}'
+        )
         self.typed = "\n".join(lines)
-        self._rc = re.compile(rb"__SSRC_(\d+):(\d+)__")
-        self._end = re.compile(rb"__SSEND_%d:(\d+)__" % first_index)
-        self._go = re.compile(rb"__SSGO_%d__" % first_index)
+        # One line asks for whichever line is due: the go-ahead loop reprints the step's
+        # status (the line names _ss_end), the login shell runs it and prints the end.
+        self.ask_line = f"printf '__SS%s_%d:%d:%d__\\n' END {first_index} \"$_ss_end\" {end_check}"
 
     def start(self) -> None:
         self.session.sendline(self.typed)
 
     def go(self) -> None:
         """Let the next step run."""
-        self.session.sendline("")
+        self._waiting = False
+        self.session.sendline(_GO_AHEAD)
 
     def stop(self) -> None:
         """Interrupt what runs (or the wait before the next step): the subshell ends.
@@ -201,6 +306,36 @@ class DefinitionRun:
         """
         self.session.send(b"\x03")
         self._stopped = True
+        self._waiting = False
+
+    def _ask(self, asker: _Asker, what: str) -> None:
+        self.asks += 1
+        log.info("%s: %s not seen intact; asking for it again (%d)", self.session.name, what, asker.asked)
+        self.session.sendline(self.ask_line)
+
+    def _lines(self, found: bytes) -> tuple[list[tuple[str, int, int, int]], bool]:
+        """Step lines in what matched: (kind, index, status, where) of each intact one, and whether one was damaged."""
+        intact = []
+        damaged = False
+        for line in _STEP_LINE.finditer(found):
+            kind, index, status = line.group(1).decode(), int(line.group(2)), int(line.group(3) or 0)
+            shaped = (line.group(3) is None) == (kind == "GO")
+            if shaped and int(line.group(4)) == step_check(kind, index, status):
+                intact.append((kind, index, status, line.start()))
+            else:
+                damaged = True  # never trusted: a changed digit passes for another status
+        return intact, damaged
+
+    def _shows_end(self, found: bytes, index: int) -> bool:
+        """Does a damaged line show the end of step *index* (or of the definition)?
+
+        A line that shows another step's index is an earlier line printed
+        again; echoed text (a '%' of the format) is no step line at all.
+        """
+        if b"%" in found or _ENDISH.search(found) is None:
+            return False
+        shown = _SHOWN_INDEX.search(found)
+        return shown is None or int(shown.group(1)) in (index, self.first)
 
     def wait_step(
         self, timeout: float, expelled: Callable[[], str | None] | None = None
@@ -212,7 +347,9 @@ class DefinitionRun:
         started = self.clock.now()
         deadline = Deadline.after(timeout)
         session = self.session
-        patterns = [self._rc, self._end, self._go, _RAISED] + ([self.failure] if self.failure else [])
+        patterns = [_STEP_LINES, _RAISED] + ([self.failure] if self.failure else [])
+        asker = _Asker(timeout, self.clock)
+        seen = bytearray()  # the step's output so far, across lines that were not its end
 
         def result(kind: str, reason: str, tail: bytes, status: int | None = None) -> StepResult:
             ended = self.clock.now()
@@ -221,48 +358,71 @@ class DefinitionRun:
                 index, command, kind, status, ended - started, reason, text, name, **self.clock.span(started, ended)
             )
 
+        def keep(data: bytes) -> None:
+            seen.extend(data)
+            del seen[: max(0, len(seen) - MAX_STEP_OUTPUT)]
+
         try:
             while True:
                 # Wake now and then to see whether another device's failure ended
                 # the group: a step that makes no call would not notice otherwise.
                 wait = deadline.remaining if expelled is None else min(GROUP_CHECK_INTERVAL, deadline.remaining)
                 try:
-                    which = session.expect(patterns, timeout=max(wait, 0.0))
+                    which = session.expect(patterns, timeout=max(asker.wait(wait), 0.0))
                 except pexpect.TIMEOUT:
                     why = expelled() if expelled is not None else None
                     if why is not None:
                         self.stop()
                         self.ended = why
-                        return result("fail", f"stopped: {why}", bytes(session.buffer))
-                    if deadline.expired:
+                        return result("fail", f"stopped: {why}", bytes(seen) + bytes(session.buffer))
+                    if asker.now_due():
+                        self._ask(asker, f"the end of step {index}")
+                    elif deadline.expired:
                         raise
                     continue
-                if which == 2:
-                    self._began = True
-                    continue  # the subshell began: what follows is the first step's own output
-                if which == 3:
+                before, found = bytes(session.before), bytes(session.after)
+                if which == 1:
                     # lava-test-raise: LAVA ends the test job there, failed, with its reason.
                     reason = session.match.group(1).decode("utf-8", "replace").strip()
                     self.stop()
                     self.ended = f"lava-test-raise: {reason}"
-                    self._find_cases(bytes(session.before))
-                    return result("fail", f"lava-test-raise: {reason}", bytes(session.before))
-                if which == 4:
-                    if _echo_of(self.typed, bytes(session.before), bytes(session.after)) or _said_by_a_helper(
-                        bytes(session.before)
-                    ):
+                    self._find_cases(bytes(seen) + before)
+                    return result("fail", f"lava-test-raise: {reason}", bytes(seen) + before)
+                if which == 2:
+                    if _echo_of(self.typed, before, found) or _said_by_a_helper(bytes(seen) + before):
+                        keep(before + found)
                         continue  # the step's own text echoed back (`grep "Kernel panic" ...`)
                     # The board panicked or rebooted: it is gone, whatever the step does next.
-                    line = bytes(session.after)
                     self.ended = "the board failed"
                     self.console_known = False
-                    reason = f"board failed: {line.decode('utf-8', 'replace')!r}"
-                    return result("fail", reason, bytes(session.before) + line)
-                if which == 0 and int(session.match.group(1)) != index:
-                    continue  # an earlier definition's late line, or the board printing one
-                break
+                    reason = f"board failed: {found.decode('utf-8', 'replace')!r}"
+                    return result("fail", reason, bytes(seen) + before + found)
+                intact, damaged = self._lines(found)
+                end = next(
+                    (
+                        (kind, status, at)
+                        for kind, number, status, at in intact
+                        if (kind == "RC" and number == index) or (kind == "END" and number == self.first)
+                    ),
+                    None,
+                )
+                if end is not None:
+                    kind, status, at = end
+                    output = bytes(seen) + before + found[:at]
+                    break
+                if any(kind == "GO" and number == self.first for kind, number, _, _ in intact):
+                    self._began = True
+                if intact and not damaged:
+                    # GO (the subshell began) or an earlier step's line again: what
+                    # came before it is the echo of typed text, not this step's output.
+                    seen.clear()
+                    continue
+                if damaged or not intact:
+                    if self._shows_end(found, index):
+                        asker.over()  # the step is over: its line came, damaged
+                keep(before + found)  # an earlier line again, a GO, or the step's own text
         except pexpect.TIMEOUT:
-            tail = bytes(session.buffer)
+            tail = bytes(seen) + bytes(session.buffer)
             self.stop()
             self.ended = "a step timed out"
             self.console_known = False
@@ -270,28 +430,28 @@ class DefinitionRun:
         except pexpect.EOF:
             self.ended = "the console closed"
             self.console_known = False
-            return result("fail", "console closed", bytes(session.before))
+            return result("fail", "console closed", bytes(seen) + bytes(session.before))
         except TypingFailed as e:
             self.ended = "the definition could not be typed"
             self.console_known = False
-            return result("fail", str(e), bytes(session.buffer))
-        status = int(session.match.group(2 if which == 0 else 1))
-        output = bytes(session.before)
+            return result("fail", str(e), bytes(seen) + bytes(session.buffer))
         self._find_cases(output)
-        if which == 1 and not self._began:
+        if kind == "END" and not self._began:
             # Nothing ran: the text did not parse, or its prelude (cd, a parameter) failed.
             self.ended = "the definition did not start"
             self.exit_status = status
             said = _step_output(output).strip().splitlines()
             why = said[-1] if said else f"exit status {status}"
             return result("fail", f"the definition did not start: {why}", output, status)
-        if which == 1:
+        if kind == "END":
             # The subshell ended inside this step: `exit N`, or a text the shell could not parse.
             self.ended = f"{name} ended the definition with exit status {status}"
             self.exit_status = status
             if status == 0:
                 return result("pass", "", output, 0)
             return result("fail", f"{_status_words(status)} (exit ended the definition)", output, status)
+        self._began = True
+        self._waiting = True
         if status == 0:
             return result("pass", "", output, 0)
         return result("fail", _status_words(status), output, status)
@@ -323,12 +483,37 @@ class DefinitionRun:
             )
 
     def finish(self, timeout: float = 10.0) -> None:
-        """After the last step (or a stop): wait for the subshell's end, so the shell is at its prompt."""
+        """After the last step (or a stop): let the subshell end and wait for its end, so the shell is at its prompt."""
         if not self.console_known or self.exit_status is not None or self._stopped:
             return
+        if self._waiting and self._next < len(self.steps):
+            self.stop()  # steps are left that must not run: end the subshell in its go-ahead loop
+            return
+        asker = _Asker(timeout, self.clock)
+        if self._waiting:
+            self.go()
+            asker.over()  # nothing runs any more: the end line is due at once
+        deadline = Deadline.after(timeout)
+        last = self.first + len(self.steps) - 1
         try:
-            self.session.expect([self._end], timeout=timeout)
-            self.exit_status = int(self.session.match.group(1))
+            while True:
+                try:
+                    self.session.expect([_STEP_LINES], timeout=asker.wait(deadline.remaining))
+                except pexpect.TIMEOUT:
+                    if asker.now_due():
+                        self._ask(asker, f"the end of definition {self.first}")
+                        continue
+                    raise
+                found = bytes(self.session.after)
+                intact, damaged = self._lines(found)
+                for kind, number, status, _ in intact:
+                    if kind == "END" and number == self.first:
+                        self.exit_status = status
+                        return
+                    if kind == "RC" and number == last and asker.asked:
+                        self.go()  # an ask reached the go-ahead loop: the go-ahead was lost
+                if damaged and self._shows_end(found, last):
+                    asker.over()
         except (pexpect.TIMEOUT, pexpect.EOF, TypingFailed):
             self.console_known = False
 
@@ -353,9 +538,31 @@ def _said_by_a_helper(before: bytes) -> bool:
 
 
 def _step_output(tail: bytes) -> str:
-    """What a step printed, as text: the end of the previous line and the go-ahead's echo dropped."""
-    text = bytes(tail[-OUTPUT_TAIL:]).lstrip(b"\r\n")
-    return text.decode("utf-8", "replace")
+    """What a step printed, as text: the host's own lines around it dropped.
+
+    Before it: the end of the previous line, the second copy of the previous
+    step's line, the go-ahead's echo; after it: damaged copies of its own
+    line and the echo of an ask.
+    """
+    lines = bytes(tail[-OUTPUT_TAIL:]).split(b"\n")
+    while lines and _host_line(lines[0]):
+        del lines[0]
+    while len(lines) > 1 and _host_line(lines[-2]) and not lines[-1].strip():
+        del lines[-2:]
+        lines.append(b"")
+    return b"\n".join(lines).decode("utf-8", "replace")
+
+
+def _host_line(line: bytes) -> bool:
+    """Is this console line one the host made: a step line, the echo of a go-ahead or an ask, a retry?"""
+    text = line.strip()
+    return (
+        not text
+        or text == _GO_AHEAD.encode()
+        or b"_ss_end" in text
+        or text == _RETRY_WORDS.encode()
+        or re.search(_STEPISH, text) is not None
+    )
 
 
 def run_step(

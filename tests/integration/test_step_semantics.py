@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from serialsync.job import parse_job, run_job
+from serialsync.job.board import step_check
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +53,8 @@ roles:
     assert "console closed" not in device.reason and "exit status 3" in device.reason
     log = (tmp_path / "out" / "a.console.log").read_bytes()
     assert b"\nnever-runs" not in log  # only the echo of its typed text, never its output
-    assert b"__SSEND_1:3__" in log  # the login shell outlived the exit and said how the script ended
+    # The login shell outlived the exit and said how the script ended (with the line's check).
+    assert b"__SSEND_1:3:%d__" % step_check("END", 1, 3) in log
 
 
 @pytest.mark.parametrize("shell", SHELLS)

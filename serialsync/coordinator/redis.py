@@ -149,6 +149,7 @@ class RedisCoordinator(Coordinator):
         self._k_index = prefix + "keys"
         self._k_ids = prefix + "ids"
         self._k_waits = prefix + "waits"
+        self._entries: dict[str, bytes] = {}  # device -> its entry in waits, for the calls blocked here
         self._stuck = StuckNotifier(on_stuck, name=f"serialsync-stuck-{self.group}")
         self._channel = prefix + "events"
 
@@ -409,9 +410,17 @@ class RedisCoordinator(Coordinator):
         except CoordinatorError as exc:
             log.debug("%s: %s", call.device, exc)
             return None
+        with self._cond:
+            self._entries[call.device] = entry
         return entry
 
     def _leave_waits(self, device: str, entry: bytes) -> None:
+        with self._cond:
+            if self._entries.get(device) != entry:
+                return  # close() took it out already, while the client was still open
+            del self._entries[device]
+            if self._closed:
+                return  # blocked as close() ran: the client may be gone; the entry expires with the group
         try:
             with self._errors("note a call ended"):
                 self._scripts.unwaiting(keys=[self._k_waits], args=[device, entry, self._channel])
@@ -639,6 +648,13 @@ class RedisCoordinator(Coordinator):
         return self._read_left()
 
     def close(self) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            entries = list(self._entries.items())
+        # Before the listener closes the client: other hosts must not go on seeing these calls wait.
+        for device, entry in entries:
+            self._leave_waits(device, entry)
         with self._cond:
             self._closed = True
             self._cond.notify_all()

@@ -10,21 +10,24 @@ runs the same tests::
 
 Timing rules: a deadline that must pass is SHORT (0.2 s); one that must not
 is LONG (10 s); nothing synchronises with sleep. Threads meet on Events, and
-"still blocked" is asserted with a bounded join, which can only err towards
-passing on a slow machine.
+"still blocked" is proven by the backend itself: ``wait_blocked`` returns
+once it holds the call blocked (taken, and found unable to end yet), and the
+call must not have returned then. A call that wrongly returns never gets
+there, however slow the machine. So a "not yet" state (two of three sent)
+is set up before the call starts, not while it waits: a wake-up the call
+had not yet acted on would prove nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from serialsync._time import Deadline, format_seconds
+from serialsync._time import SYSTEM_CLOCK, Deadline, format_seconds
 from serialsync.coordinator.base import Coordinator, Member
 from serialsync.coordinator.rules import MAX_MESSAGE_IDS
 from serialsync.errors import (
@@ -40,7 +43,7 @@ Factory = Callable[[list[Member]], Coordinator]
 SHORT = 0.2  # a deadline that must pass
 LONG = 10.0  # a deadline that must not pass, even on a loaded machine
 PROMPT = 2.0  # a released waiter must return within this of the event that released it
-GRACE = 0.1  # how long a call must stay blocked to count as "still waiting"
+CLOCK = SYSTEM_CLOCK  # every duration here is measured on the clock deadlines use
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=BaseException)
@@ -80,11 +83,10 @@ class _Call(Generic[_T]):
         try:
             return fn()
         finally:
-            self.finished_at = time.monotonic()
+            self.finished_at = CLOCK.monotonic()
 
-    def still_pending(self) -> bool:
-        wait([self._future], timeout=GRACE)
-        return not self._future.done()
+    def done(self) -> bool:
+        return self._future.done()
 
     def _join(self, timeout: float) -> None:
         wait([self._future], timeout=timeout)
@@ -104,6 +106,17 @@ class _Call(Generic[_T]):
         outcome = repr(error) if error is not None else f"it returned {self._future.result()!r}"
         assert isinstance(error, expected), f"{self.name}: expected {expected.__name__}, got {outcome}"
         return error
+
+
+def _blocked(group: Coordinator, device: str, fn: Callable[[], _T], name: str) -> _Call[_T]:
+    """Start ``fn`` (a call of ``device``) in its own thread; return once the backend holds it blocked."""
+    call = _Call(fn, name)
+    what = group.wait_blocked(device, Deadline.after(LONG))
+    if what is None:
+        ended = f": it ended with {call._future.exception()!r}" if call.done() else ""
+        raise AssertionError(f"{name}: the backend never held it blocked{ended}")
+    assert not call.done(), f"{name} returned although the backend held it blocked ({what})"
+    return call
 
 
 def _raises(expected: type[_E], fn: Callable[[], object]) -> _E:
@@ -190,9 +203,9 @@ def check_send_then_wait_returns_at_once(make: Factory) -> None:
         group.send(SERVER, "ready", {"ip": b"10.0.0.1"})
         # Already sent: no waiting at all, so even an expired deadline succeeds.
         assert group.wait(CLIENT1, "ready", Deadline.after(0)) == {SERVER: {"ip": b"10.0.0.1"}}
-        started = time.monotonic()
+        prompt = Deadline.after(PROMPT, CLOCK)
         assert group.wait(CLIENT2, "ready", _long()) == {SERVER: {"ip": b"10.0.0.1"}}
-        assert time.monotonic() - started < PROMPT
+        assert not prompt.expired
 
 
 def check_wait_sees_callers_own_send(make: Factory) -> None:
@@ -238,9 +251,8 @@ def check_returned_data_is_a_copy(make: Factory) -> None:
 
 def check_wait_blocks_until_later_send(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
-        waiter = _Call(lambda: group.wait(CLIENT1, "go", _long()), "wait(go)")
-        assert waiter.still_pending(), "wait returned before anything was sent"
-        sent_at = time.monotonic()
+        waiter = _blocked(group, CLIENT1, lambda: group.wait(CLIENT1, "go", _long()), "wait(go)")
+        sent_at = CLOCK.monotonic()
         sender = threading.Thread(target=group.send, args=(SERVER, "go", {"n": b"1"}))
         sender.start()
         sender.join(LONG)
@@ -289,10 +301,10 @@ def check_message_ids_are_bounded(make: Factory) -> None:
 def check_wait_all_without_role_waits_for_every_device(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "up", {"who": b"s"})
-        waiter = _Call(lambda: group.wait_all(SERVER, "up", None, _long()), "wait_all(up)")
         group.send(CLIENT1, "up", {"who": b"c1"})
-        assert waiter.still_pending(), "wait_all returned with board-c missing"
-        sent_at = time.monotonic()
+        # Held blocked with two of three sent: proven by the backend, not by a call not yet returned.
+        waiter = _blocked(group, SERVER, lambda: group.wait_all(SERVER, "up", None, _long()), "wait_all(up)")
+        sent_at = CLOCK.monotonic()
         group.send(CLIENT2, "up", {"who": b"c2"})
         assert waiter.result() == {SERVER: {"who": b"s"}, CLIENT1: {"who": b"c1"}, CLIENT2: {"who": b"c2"}}
         _assert_prompt(waiter, sent_at, "the last send")
@@ -318,18 +330,19 @@ def check_wait_all_role_ignores_other_roles(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "srv", {})
         assert group.wait_all(CLIENT1, "srv", "server", Deadline.after(0)) == {SERVER: {}}
-        waiter = _Call(lambda: group.wait_all(SERVER, "cli", "client", _long()), "wait_all(cli, client)")
-        group.send(CLIENT1, "cli", {})
-        assert waiter.still_pending()
+        group.send(CLIENT1, "cli", {})  # one client of two
+        waiter = _blocked(
+            group, SERVER, lambda: group.wait_all(SERVER, "cli", "client", _long()), "wait_all(cli, client)"
+        )
         group.send(CLIENT2, "cli", {})
         assert set(waiter.result()) == {CLIENT1, CLIENT2}
 
 
 def check_wait_all_unknown_role_fails_at_once(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
-        started = time.monotonic()
+        prompt = Deadline.after(PROMPT, CLOCK)
         error = _raises(UnknownRole, lambda: group.wait_all(SERVER, "m", "router", _long()))
-        assert time.monotonic() - started < PROMPT, "UnknownRole must not wait for the deadline"
+        assert not prompt.expired, "UnknownRole must not wait for the deadline"
         _assert_names(str(error), ["router", "server", "client"], [])
 
 
@@ -459,9 +472,9 @@ def check_sync_state_separate_from_messages(make: Factory) -> None:
 
 def check_wait_timeout_names_message(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
-        started = time.monotonic()
-        error = _raises(GroupTimeout, lambda: group.wait(CLIENT1, "never", _short()))
-        assert time.monotonic() - started >= SHORT * 0.9
+        deadline = _short()
+        error = _raises(GroupTimeout, lambda: group.wait(CLIENT1, "never", deadline))
+        assert deadline.expired, "the wait gave up before its deadline"
         _assert_names(str(error), ["'never'", format_seconds(SHORT)], [])
 
 
@@ -501,10 +514,11 @@ def check_leave_releases_pending_wait_all(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "x", {})
         group.send(CLIENT1, "x", {})
-        everyone = _Call(lambda: group.wait_all(SERVER, "x", None, _long()), "wait_all(x)")
-        clients = _Call(lambda: group.wait_all(CLIENT1, "x", "client", _long()), "wait_all(x, client)")
-        assert everyone.still_pending() and clients.still_pending()
-        left_at = time.monotonic()
+        everyone = _blocked(group, SERVER, lambda: group.wait_all(SERVER, "x", None, _long()), "wait_all(x)")
+        clients = _blocked(
+            group, CLIENT1, lambda: group.wait_all(CLIENT1, "x", "client", _long()), "wait_all(x, client)"
+        )
+        left_at = CLOCK.monotonic()
         group.leave(CLIENT2, "console died")
         for call in (everyone, clients):
             error = call.failure(DeviceLeft)
@@ -514,9 +528,8 @@ def check_leave_releases_pending_wait_all(make: Factory) -> None:
 
 def check_leave_releases_pending_sync(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
-        calls = [_Call(lambda d=d: group.sync(d, "s", _long()), f"sync {d}") for d in (SERVER, CLIENT1)]
-        assert all(call.still_pending() for call in calls)
-        left_at = time.monotonic()
+        calls = [_blocked(group, d, lambda d=d: group.sync(d, "s", _long()), f"sync {d}") for d in (SERVER, CLIENT1)]
+        left_at = CLOCK.monotonic()
         group.leave(CLIENT2, "job ended")
         for call in calls:
             error = call.failure(DeviceLeft)
@@ -553,17 +566,16 @@ def check_calls_after_leaving_raise_device_left(make: Factory) -> None:
             error = _raises(DeviceLeft, call)
             _assert_names(str(error), [CLIENT2, "console died"], [])
         # A future barrier that needs the departed device fails at once too.
-        started = time.monotonic()
+        prompt = Deadline.after(PROMPT, CLOCK)
         _raises(DeviceLeft, lambda: group.sync(SERVER, "later", _long()))
         _raises(DeviceLeft, lambda: group.wait_all(SERVER, "later", None, _long()))
-        assert time.monotonic() - started < PROMPT
+        assert not prompt.expired
         group.leave(CLIENT2, "a second leave is harmless")
 
 
 def check_pending_call_of_departing_device_fails(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
-        waiter = _Call(lambda: group.wait(CLIENT1, "nothing", _long()), "wait(nothing)")
-        assert waiter.still_pending()
+        waiter = _blocked(group, CLIENT1, lambda: group.wait(CLIENT1, "nothing", _long()), "wait(nothing)")
         group.leave(CLIENT1, "console died")
         _assert_names(str(waiter.failure(DeviceLeft)), [CLIENT1, "console died"], [])
 
@@ -571,9 +583,9 @@ def check_pending_call_of_departing_device_fails(make: Factory) -> None:
 def check_wait_fails_when_every_other_device_left(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "sent", {"k": b"v"})
-        waiter = _Call(lambda: group.wait(CLIENT1, "unsent", _long()), "wait(unsent)")
         group.leave(SERVER, "job ended")
-        assert waiter.still_pending(), "board-c could still send it"
+        # board-c could still send it: the backend holds the wait blocked.
+        waiter = _blocked(group, CLIENT1, lambda: group.wait(CLIENT1, "unsent", _long()), "wait(unsent)")
         group.leave(CLIENT2, "console died")
         error = waiter.failure(DeviceLeft)
         _assert_names(str(error), ["'unsent'", SERVER, CLIENT2], [])
@@ -602,14 +614,13 @@ def check_end_group_fails_every_call_of_every_device(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(CLIENT1, "ready", {})
         # Calls that do not depend on the failed device: without end_group they would wait on.
-        syncer = _Call(lambda: group.wait(SERVER, "never-sent", _long()), "wait(never-sent)")
-        assert syncer.still_pending()
-        started = time.monotonic()
+        syncer = _blocked(group, SERVER, lambda: group.wait(SERVER, "never-sent", _long()), "wait(never-sent)")
+        prompt = Deadline.after(PROMPT, CLOCK)
         group.end_group(CLIENT2, "kernel panic")
         _assert_names(str(syncer.failure(DeviceLeft)), ["group ended", CLIENT2, "kernel panic"], [])
         error = _raises(DeviceLeft, lambda: group.wait(CLIENT1, "ready", Deadline.after(0)))
         _assert_names(str(error), ["group ended", CLIENT2, "kernel panic"], [])
-        assert time.monotonic() - started < PROMPT
+        assert not prompt.expired
         departed = group.departed()
         assert departed[CLIENT2] == "kernel panic"
         assert set(departed) == {SERVER, CLIENT1, CLIENT2}
@@ -620,12 +631,11 @@ def check_close_releases_waiters(make: Factory) -> None:
     group = make(_trio())
     try:
         calls = [
-            _Call(lambda: group.wait(SERVER, "w", _long()), "wait"),
-            _Call(lambda: group.wait_all(CLIENT1, "w", None, _long()), "wait_all"),
-            _Call(lambda: group.sync(CLIENT2, "s", _long()), "sync"),
+            _blocked(group, SERVER, lambda: group.wait(SERVER, "w", _long()), "wait"),
+            _blocked(group, CLIENT1, lambda: group.wait_all(CLIENT1, "w", None, _long()), "wait_all"),
+            _blocked(group, CLIENT2, lambda: group.sync(CLIENT2, "s", _long()), "sync"),
         ]
-        assert all(call.still_pending() for call in calls)
-        closed_at = time.monotonic()
+        closed_at = CLOCK.monotonic()
         group.close()
         for call in calls:
             error = call.failure(CoordinatorError)

@@ -199,6 +199,11 @@ class RedisCoordinator(Coordinator):
             if self._closed:
                 raise CoordinatorError("coordinator closed") from exc
             raise CoordinatorError(f"redis {self.url}: {what} failed: {exc}") from exc
+        except (AttributeError, OSError) as exc:
+            # What redis-py raises when the listener closed the client under a call in flight.
+            if self._closed:
+                raise CoordinatorError("coordinator closed") from exc
+            raise
 
     def _riding_out_restarts(self, what: str, call: Callable[[], _T], deadline: Deadline) -> _T:
         """Run ``call``, trying again while Redis is unreachable, until ``deadline``.

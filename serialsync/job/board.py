@@ -159,10 +159,12 @@ def _check_text(code: int | str, index: int | str, status: int | str) -> str:
 
 
 _STEP_LINE = re.compile(rb"__SS(RC|END|GO)_(\d{1,9}):(?:(\d{1,5}):)?(\d{1,5})__")
-# What may be a step line at all, damaged or not (an intact one needs no line end yet).
+# What may be a step line at all, damaged or not (an intact one needs no line end yet);
+# the rest of its line is the console line before the match (no leading wildcard:
+# that would rescan every long line of a chatty step from each of its bytes).
 # No typed text, echoed, holds any of these: the format string has '%s' after '__SS'.
 _STEPISH = rb"SS(?:RC|END|GO)_|__SS[REG]|_\d{1,9}:\d{1,5}:\d{1,5}__"
-_STEP_LINES = re.compile(rb"__SS(?:RC|END|GO)_\d{1,9}:(?:\d{1,5}:)?\d{1,5}__|[^\n]*?(?:" + _STEPISH + rb")[^\n]*\n")
+_STEP_LINES = re.compile(rb"__SS(?:RC|END|GO)_\d{1,9}:(?:\d{1,5}:)?\d{1,5}__|(?:" + _STEPISH + rb")[^\n]*\n")
 # A line that shows a step's end (RC or END) went by damaged: worth asking for again.
 _ENDISH = re.compile(rb"SS(?:RC|END)_|_\d{1,9}:\d{1,3}:\d{1,5}__|__SS[RE][^:\n]{0,5}\d{0,9}:\d{0,3}:")
 _SHOWN_INDEX = re.compile(rb"_(\d{1,9}):")
@@ -381,6 +383,8 @@ class DefinitionRun:
                         raise
                     continue
                 before, found = bytes(session.before), bytes(session.after)
+                head = before.rfind(b"\n") + 1  # where the console line of a step line began
+                line = before[head:] + found
                 if which == 1:
                     # lava-test-raise: LAVA ends the test job there, failed, with its reason.
                     reason = session.match.group(1).decode("utf-8", "replace").strip()
@@ -397,7 +401,7 @@ class DefinitionRun:
                     self.console_known = False
                     reason = f"board failed: {found.decode('utf-8', 'replace')!r}"
                     return result("fail", reason, bytes(seen) + before + found)
-                intact, damaged = self._lines(found)
+                intact, damaged = self._lines(line)
                 end = next(
                     (
                         (kind, status, at)
@@ -408,7 +412,7 @@ class DefinitionRun:
                 )
                 if end is not None:
                     kind, status, at = end
-                    output = bytes(seen) + before + found[:at]
+                    output = bytes(seen) + before[:head] + line[:at]
                     break
                 if any(kind == "GO" and number == self.first for kind, number, _, _ in intact):
                     self._began = True
@@ -418,7 +422,7 @@ class DefinitionRun:
                     seen.clear()
                     continue
                 if damaged or not intact:
-                    if self._shows_end(found, index):
+                    if self._shows_end(line, index):
                         asker.over()  # the step is over: its line came, damaged
                 keep(before + found)  # an earlier line again, a GO, or the step's own text
         except pexpect.TIMEOUT:
@@ -504,7 +508,8 @@ class DefinitionRun:
                         self._ask(asker, f"the end of definition {self.first}")
                         continue
                     raise
-                found = bytes(self.session.after)
+                before = bytes(self.session.before)
+                found = before[before.rfind(b"\n") + 1 :] + bytes(self.session.after)
                 intact, damaged = self._lines(found)
                 for kind, number, status, _ in intact:
                     if kind == "END" and number == self.first:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from .._resources import helpers_dir
 from ..console import ConsoleSession
+from ..coordinator import Member, MemoryCoordinator
 from ..install import DEFAULT_DIR, install_helpers
 from ..job.board import wait_ready
 from ..transports import open_transport
+from ..watcher import Watcher
 from .common import BAD_COMMAND_LINE, EXIT_FAILED, EXIT_USAGE, Command, epilog
 
 
@@ -37,12 +39,16 @@ def _install_run(args: argparse.Namespace) -> int:
 def _install(spec: str, directory: str, timeout: float) -> int:
     with tempfile.TemporaryDirectory(prefix="serialsync-") as workdir:
         transport = open_transport(spec, workdir=Path(workdir))
+        # A watcher's keyboard types while this thread reads the echo, as in a job: a
+        # write nobody reads the echo of meanwhile can block for good on a pty.
+        watcher = Watcher("board", MemoryCoordinator([Member("board", "solo")]), transport.write)
         try:
-            session = ConsoleSession(transport, timeout=timeout)
+            session = ConsoleSession(transport, watcher, timeout=timeout)
             wait_ready(session, timeout)
-            for item in install_helpers(session, directory=directory, timeout=timeout):
-                print(f"{item.path}  {item.size} bytes  checksum verified  (typed {item.attempts}x)")
+            shown = lambda text: print(text, flush=True)  # noqa: E731  a line per file as it is verified
+            install_helpers(session, directory=directory, timeout=timeout, progress=shown)
         finally:
+            watcher.close()
             transport.close()
     print(f"helpers installed; on the board: export PATH={directory}:$PATH")
     return 0

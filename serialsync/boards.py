@@ -39,9 +39,9 @@ from .errors import CoordinatorError, SerialsyncError, TransportClosed, Transpor
 from .install import DEFAULT_DIR, install_helpers
 from .job.board import log_in, prepare_console, wait_prompt, wait_ready
 from .job.model import Device, Job, Timeouts
+from .keyboard import make_pacer
 from .protocol import wire
 from .transports import Transport, open_transport
-from .transports.pacing import make_pacer
 from .watcher import CallRecord, Watcher
 
 log = logging.getLogger("serialsync.boards")

@@ -10,7 +10,6 @@ for a pexpect session someone else owns: its reads are teed through
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -46,12 +45,6 @@ class ConsoleSession(SpawnBase):
         self.delaybeforesend = None
         self.delayafterread = None  # pexpect sleeps after every read otherwise
         self.name = transport.spec
-        # What this session typed through the watcher: lines still being typed, and
-        # a failure of the latest one (set by the watcher's writer thread).
-        self._typing_lock = threading.Lock()
-        self._sent = 0  # sends so far; each one's number tags its failure
-        self._in_flight = 0
-        self._typing_failure: tuple[int, Exception] | None = None
 
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> bytes:
         if timeout == -1:
@@ -95,39 +88,18 @@ class ConsoleSession(SpawnBase):
         data = self._coerce_send_string(s)
         self._log(data, "send")
         if self.watcher is not None:
-            with self._typing_lock:
-                self._sent += 1
-                self._in_flight += 1
-                number = self._sent
-            # One writer: replies and commands never interleave.
-            self.watcher.type_bytes(
-                data, on_typed=self._typed, on_failed=lambda error: self._typing_failed(number, error)
-            )
+            self.watcher.keyboard.type_tracked(data)  # one keyboard: replies and commands never interleave
         else:
             self.transport.write(data)
         return len(data)
 
-    def _typed(self) -> None:
-        with self._typing_lock:
-            self._in_flight -= 1
-
-    def _typing_failed(self, number: int, error: Exception) -> None:
-        with self._typing_lock:
-            self._in_flight -= 1
-            self._typing_failure = (number, error)
-
     def _still_typing(self) -> bool:
-        """Whether a send is still being typed; raises TypingFailed if the latest one could not be (once).
-
-        A failure of an earlier send is not raised: what waits now waits for
-        the effect of the latest one (a boot probe typed again, the next step).
-        Both are read at once, so a failure that ends the typing is never missed.
-        """
-        with self._typing_lock:
-            failure, self._typing_failure = self._typing_failure, None
-            latest, typing = self._sent, self._in_flight > 0
-        if failure is not None and failure[0] == latest:
-            raise TypingFailed(f"could not type into {self.transport.spec}: {failure[1]}")
+        """Whether a send is still being typed; raises TypingFailed if the latest one could not be."""
+        if self.watcher is None:
+            return False
+        typing, failure = self.watcher.keyboard.typing_state()
+        if failure is not None:
+            raise TypingFailed(f"could not type into {self.transport.spec}: {failure}")
         return typing
 
     def sendline(self, s: str | bytes = "") -> int:

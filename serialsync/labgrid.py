@@ -50,7 +50,7 @@ from .coordinator import Coordinator, Member
 from .errors import BoardNotReady, CoordinatorError, SerialsyncError
 from .install import DEFAULT_DIR, InstalledFile, install_helpers
 from .job.board import wait_ready
-from .transports.pacing import make_pacer
+from .keyboard import make_pacer
 from .watcher import CallRecord, Watcher
 
 __all__ = ["SerialsyncDriver", "labgrid_group"]

@@ -35,6 +35,7 @@ from .protocol.events import (
     Discarded,
     Event,
     GroupRequest,
+    LostStarts,
     RejectedRequest,
     Request,
     SendRequest,
@@ -156,9 +157,13 @@ def iter_log(path: Path, parser: MarkerParser | None = None) -> Iterator[Found]:
     parser = parser or MarkerParser()
     for number, data in console_lines(path):
         parser.receive_data(data)
+        lost = 0
         for event in parser.events():
-            yield Found(number, event)
-        for _ in range(parser.take_lost_starts()):
+            if isinstance(event, LostStarts):
+                lost += event.count  # shown as damage, after the read's other events
+            else:
+                yield Found(number, event)
+        for _ in range(lost):
             yield Found(number, DamagedRequest(reason="a marker whose start was damaged", size=0))
     parser.receive_data(b"")
     for event in parser.events():

@@ -18,8 +18,12 @@ ALLOWED = {
     "protocol": {"errors"},
     "coordinator": {"errors", "_time"},
     "transports": {"errors", "_time", "_resources"},
-    "watcher": {"errors", "_time", "_scheduler", "protocol", "coordinator", "transports"},
-    "console": {"errors", "_time", "protocol", "coordinator", "transports", "watcher"},
+    # everything typed into a board: outbox, writer thread, pacers
+    "keyboard": {"errors", "_time"},
+    # a board's request served by the group: the reply and the call's record
+    "serving": {"errors", "_time", "protocol", "coordinator"},
+    "watcher": {"errors", "_time", "_scheduler", "protocol", "coordinator", "keyboard", "serving"},
+    "console": {"errors", "_time", "protocol", "coordinator", "transports", "keyboard", "watcher"},
     "install": {"errors", "_resources"},
     # recorded logs in: protocol events out, or boards played back to a watcher
     "replay": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console"},
@@ -27,15 +31,18 @@ ALLOWED = {
     "timeline": {"errors", "_time", "_text", "protocol", "coordinator", "transports", "watcher", "console", "replay"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {
-        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "watcher", "console",
-        "install", "timeline",
+        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "keyboard", "watcher",
+        "console", "install", "timeline",
     },
     # a group of boards driven from Python (the pytest plugin's and labgrid's runtime)
     "boards": {
-        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "watcher", "install", "job",
+        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "keyboard", "watcher",
+        "install", "job",
     },
     "pytest_plugin": {"errors", "_time", "_text", "coordinator", "job", "boards", "labgrid"},
-    "labgrid": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "install", "job", "boards"},
+    "labgrid": {
+        "errors", "_time", "protocol", "coordinator", "transports", "keyboard", "watcher", "install", "job", "boards",
+    },
     "__main__": {"cli"},
     "cli": {
         "__init__",

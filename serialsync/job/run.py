@@ -20,10 +20,10 @@ from .._time import Deadline, RunClock
 from ..console import ConsoleSession
 from ..coordinator import Coordinator, Member, MemoryCoordinator, calls
 from ..errors import CoordinatorError, SerialsyncError
+from ..keyboard import make_pacer
 from ..protocol import wire
 from ..timeline import write_run_timeline
 from ..transports import Transport, open_transport
-from ..transports.pacing import make_pacer
 from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import wait_ready
 from .device import BOARD_DIR, DeviceRun, never_ran

@@ -129,6 +129,17 @@ class DamagedRequest:
 
 
 @dataclass(frozen=True)
+class LostStarts:
+    """Markers whose start arrived damaged, found by their end: their helpers wait; ask again.
+
+    Reported after the read that revealed them; which read that is depends on
+    how the stream was cut, so these follow no fixed place among the other events.
+    """
+
+    count: int
+
+
+@dataclass(frozen=True)
 class Discarded:
     """Bytes that looked like a marker but were dropped; counted in parser.stats."""
 
@@ -146,6 +157,7 @@ Event = (
     | ReplyReceived
     | RejectedRequest
     | DamagedRequest
+    | LostStarts
     | Discarded
 )
 
@@ -155,6 +167,7 @@ __all__ = [
     "Discarded",
     "Event",
     "GroupRequest",
+    "LostStarts",
     "RejectedRequest",
     "ReplyReceived",
     "Request",

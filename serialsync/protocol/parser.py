@@ -22,6 +22,7 @@ from .events import (
     Discarded,
     Event,
     GroupRequest,
+    LostStarts,
     RejectedRequest,
     ReplyReceived,
     ResendRequest,
@@ -89,6 +90,7 @@ assert all(_OP_RE.fullmatch(b".1 " + op.encode() + b" ") for op in _OPS)
 _OP_WORD = max(len(op) for op in _OPS) + 13  # ".PID WAIT_ALL "
 _TOKEN_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
 _MAX_TOKEN = 40
+_MAX_INSIDE = 64 * 1024  # a piece this far behind an intact start is not in its marker any more
 _OP_KEEP = 2 * _WINDOW + _MAX_TOKEN + _OP_WORD  # the seam: a start, a token and its op word, cut anywhere
 
 
@@ -100,7 +102,18 @@ class _LostStarts:
     handles each place once, so how the stream was cut does not matter.
     """
 
-    __slots__ = ("_done", "_last_before", "_last_gt", "_op_start", "_op_tail", "_start", "_tail", "found", "pieces")
+    __slots__ = (
+        "_done",
+        "_last_before",
+        "_last_gt",
+        "_last_intact",
+        "_op_start",
+        "_op_tail",
+        "_start",
+        "_tail",
+        "found",
+        "pieces",
+    )
 
     def __init__(self) -> None:
         self._tail = b""
@@ -116,6 +129,7 @@ class _LostStarts:
         self._op_tail = b""
         self._op_start = 0
         self._last_gt = -1
+        self._last_intact = -_MAX_INSIDE - 1  # stream offset of the last intact "<SERIALSYNC1 "
 
     def piece_between(self, low: int, high: int) -> bool:
         """Was a piece of a start seen at a stream offset strictly between low and high?"""
@@ -155,11 +169,22 @@ class _LostStarts:
             if start + _WINDOW > len(buf) or where < self._done + _WINDOW:
                 continue  # not all there yet (the tail scans it again), or seen
             self._done = where
-            if buf[max(start, 0) : start + _WINDOW] not in (wire.SS_PREFIX, _ECHO_START):
+            seen = buf[max(start, 0) : start + _WINDOW]
+            if seen == wire.SS_PREFIX:
+                self._last_intact = where
+            elif seen != _ECHO_START and not self._inside_marker(where, buf, start):
                 self.found += 1
         self._keep(data)
         self._scan_ops(data)
         return True
+
+    def _inside_marker(self, where: int, buf: bytes, start: int) -> bool:
+        """Is the piece at stream offset `where` inside a marker whose start was intact (a value "SERIAL...")?"""
+        if where - self._last_intact > _MAX_INSIDE:
+            return False
+        gt = buf.rfind(b">", 0, max(start, 0))
+        last_end = where - start + gt if gt >= 0 else self._last_gt
+        return self._last_intact > last_end
 
     def _scan_ops(self, data: bytes) -> None:
         """Markers whose start is gone but whose "TOKEN OP " words arrived.
@@ -307,6 +332,14 @@ class MarkerParser:
     # --- input ---------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
         """Add console bytes; b"" means the console closed (EOF)."""
+        self._receive(data)
+        total = self._lost.found + self._lost_tails.found
+        if total > self._lost_taken:
+            found, self._lost_taken = total - self._lost_taken, total
+            self.stats["marker start damaged"] += found
+            self._events.append(LostStarts(found))
+
+    def _receive(self, data: bytes) -> None:
         if self._eof:
             raise LocalProtocolError("receive_data() after EOF")
         if not data:
@@ -357,18 +390,6 @@ class MarkerParser:
         if open_ is not None:
             data, self._escape = data[: open_.start()], data[open_.start() :]
         return _ESCAPE_RE.sub(b"", data)
-
-    def take_lost_starts(self) -> int:
-        """Markers whose start arrived damaged since the last call (their helper waits).
-
-        Counted apart from the events: which read reveals one depends on how
-        the stream was cut, and events must not.
-        """
-        total = self._lost.found + self._lost_tails.found
-        found, self._lost_taken = total - self._lost_taken, total
-        if found:
-            self.stats["marker start damaged"] += found
-        return found
 
     @property
     def buffered(self) -> int:

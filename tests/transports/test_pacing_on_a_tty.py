@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from serialsync.transports.pacing import KILL, EchoPacer, make_pacer
+from serialsync.keyboard import KILL, EchoPacer, make_pacer
 
 LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghijklmnop"
 
@@ -24,7 +24,13 @@ LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghi
 class TtyBoard:
     """A shell reading one line from a pty, its output fed to a pacer byte by byte."""
 
-    def __init__(self, tmp_path: Path, pacer: EchoPacer, byte_time: float = 0.0) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        pacer: EchoPacer,
+        byte_time: float = 0.0,
+        echo_damage: Callable[[int, int], bytes] | None = None,
+    ) -> None:
         self.got = tmp_path / "got"
         self.master, slave = os.openpty()
         self.proc = subprocess.Popen(
@@ -37,10 +43,12 @@ class TtyBoard:
         os.close(slave)
         self.written = bytearray()
         self.byte_time = byte_time  # a slow UART: seconds per byte of output
+        self.echo_damage = echo_damage  # (position, byte) -> what the host reads instead
         self.reader = threading.Thread(target=self._read, args=(pacer,), daemon=True)
         self.reader.start()
 
     def _read(self, pacer: EchoPacer) -> None:
+        position = 0
         while True:
             try:
                 byte = os.read(self.master, 1)
@@ -50,7 +58,11 @@ class TtyBoard:
                 return
             if self.byte_time:
                 time.sleep(self.byte_time)  # sleep-ok: the slow wire's pace, not synchronisation
-            pacer.observe(byte)
+            if self.echo_damage is not None:
+                byte = self.echo_damage(position, byte[0])
+                position += 1
+            if byte:
+                pacer.observe(byte)
 
     def write(self, data: bytes) -> None:
         self.written += data
@@ -86,38 +98,81 @@ def test_echo_pacing_types_an_undamaged_line_once(tmp_path):
     assert pacer.repairs == 0 and bytes(board.written) == LINE + b"\n"
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        pytest.param(lambda at, byte: b"X" if at == 20 else bytes([byte]), id="changed"),
-        pytest.param(lambda at, byte: b"" if at == 37 else bytes([byte]), id="dropped"),
-        pytest.param(lambda at, byte: bytes([byte]) + b"Z" if at == 3 else bytes([byte]), id="added"),
-    ],
-)
-def test_echo_pacing_repairs_a_damaged_byte_in_place(tmp_path, damage):
-    """One byte changed, lost or added mid-chunk is erased with DEL and retyped; the line is not killed."""
+def test_echo_pacing_repairs_a_changed_byte_in_place(tmp_path):
+    """One byte changed mid-chunk is erased with DEL (as many as were typed) and retyped; no ^U."""
     pacer = EchoPacer()
     board = TtyBoard(tmp_path, pacer)
-    pacer.type(LINE + b"\n", typed_with_damage(board, damage))
+    pacer.type(LINE + b"\n", typed_with_damage(board, lambda at, byte: b"X" if at == 20 else bytes([byte])))
     assert board.line_read() == LINE
     assert pacer.repairs == 1 and KILL not in board.written
 
 
-def test_echo_pacing_repairs_damage_in_many_chunks_of_a_long_line(tmp_path):
-    """A line of 60 chunks with a byte changed or lost in every fifth chunk arrives whole."""
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda at, byte: b"" if at == 37 else bytes([byte]), id="dropped"),
+        pytest.param(lambda at, byte: bytes([byte]) + b"Z" if at == 3 else bytes([byte]), id="added"),
+    ],
+)
+def test_echo_pacing_kills_a_line_that_lost_or_gained_a_byte_on_the_way_in(tmp_path, damage):
+    """The echo cannot say on which way a byte was lost or added: only the kill puts the line in a known state."""
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    pacer.type(LINE + b"\n", typed_with_damage(board, damage))
+    assert board.line_read() == LINE
+    assert KILL in board.written and board.written.endswith(KILL * 2 + LINE + b"\n")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda at, byte: bytes([byte, byte]) if at == 38 else bytes([byte]), id="doubled"),
+        pytest.param(lambda at, byte: bytes([byte]) + b"q" if at == 38 else bytes([byte]), id="added"),
+        pytest.param(lambda at, byte: b"" if at == 38 else bytes([byte]), id="dropped"),
+        pytest.param(lambda at, byte: b"X" if at == 38 else bytes([byte]), id="changed"),
+    ],
+)
+def test_echo_pacing_never_hands_over_a_line_whose_echo_was_damaged_on_the_way_back(tmp_path, damage):
+    """The board got every byte right; only its echo was damaged. The board must still run exactly the line.
+
+    Erasing by the damaged echo (one DEL per echoed byte) erased a byte too many
+    and the board ran "ABCEFG...": erasing goes by what was typed.
+    """
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer, echo_damage=damage)
+    pacer.type(LINE + b"\n", board.write)
+    assert board.line_read() == LINE
+
+
+def test_echo_pacing_repairs_changes_in_many_chunks_of_a_long_line_in_place(tmp_path):
+    """A line of 60 chunks with a byte changed in every fifth chunk arrives whole, without a kill."""
     long_line = b"printf %s '" + b"0123456789abcdef" * 60 + b"'"
     pacer = EchoPacer()
     board = TtyBoard(tmp_path, pacer)
 
     def damage(at: int, byte: int) -> bytes:
-        if at < len(long_line) and at % 80 == 41:
-            return b"" if at % 160 == 41 else b"#"
-        return bytes([byte])
+        return b"#" if at < len(long_line) and at % 80 == 41 else bytes([byte])
 
     write = typed_with_damage(board, damage)
     pacer.type(long_line + b"\n", write)
     assert board.line_read() == long_line
     assert pacer.repairs >= 12 and KILL not in board.written
+
+
+def test_echo_pacing_a_long_line_with_bytes_lost_and_changed_arrives_whole(tmp_path):
+    """Lost bytes cost the line (a kill); it is typed again until its echo proves it."""
+    long_line = b"printf %s '" + b"0123456789abcdef" * 60 + b"'"
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+
+    def damage(at: int, byte: int) -> bytes:
+        if at < 3 * len(long_line) and at % 400 == 41:
+            return b"" if at % 800 == 41 else b"#"
+        return bytes([byte])
+
+    pacer.type(long_line + b"\n", typed_with_damage(board, damage))
+    assert board.line_read() == long_line
+    assert KILL in board.written
 
 
 def test_echo_pacing_kills_and_retypes_a_line_it_cannot_repair_in_place(tmp_path):
@@ -127,7 +182,17 @@ def test_echo_pacing_kills_and_retypes_a_line_it_cannot_repair_in_place(tmp_path
     write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"#####" if at == 20 else bytes([byte]))
     pacer.type(LINE + b"\n", write)
     assert board.line_read() == LINE
-    assert KILL in board.written and pacer.repairs == 1
+    assert KILL in board.written and board.written.endswith(KILL * 2 + LINE + b"\n")
+
+
+def test_echo_pacing_a_reply_line_is_paced_but_never_killed_nor_given_up(tmp_path):
+    """A line with its own checksum (checked=False): damage on the way in is repaired as the echo allows, no ^U."""
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"#####" if at == 20 else bytes([byte]))
+    pacer.type(LINE + b"\n", write, checked=False)
+    assert board.line_read() == LINE  # the echo was intact: following it repaired the line
+    assert KILL not in board.written
 
 
 def test_fixed_pacing_types_one_byte_at_a_time(tmp_path):

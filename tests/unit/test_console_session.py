@@ -8,8 +8,8 @@ from serialsync.console import ConsoleSession
 from serialsync.coordinator import Member, MemoryCoordinator
 from serialsync.errors import TypingFailed
 from serialsync.job.board import run_step
+from serialsync.keyboard import EchoPacer
 from serialsync.transports import MemoryTransport
-from serialsync.transports.pacing import EchoPacer
 from serialsync.watcher import Watcher
 
 

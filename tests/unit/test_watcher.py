@@ -202,7 +202,7 @@ def test_watcher_asks_again_for_a_marker_damaged_after_an_earlier_retry_chain_ga
 
 
 def test_watcher_a_reply_the_echo_never_confirmed_is_typed_again_later():
-    from serialsync.transports.pacing import EchoPacer
+    from serialsync.keyboard import EchoPacer
 
     board = MemoryTransport()  # echoes nothing: every paced line fails its check
     pacer = EchoPacer(echo_timeout=0.05, attempts=1)
@@ -217,7 +217,7 @@ def test_watcher_a_reply_the_echo_never_confirmed_is_typed_again_later():
 
 def test_echo_pacing_reads_short_escapes_in_the_echo():
     """A board echoing ESC 7 / ESC 8 (save and restore the cursor) around a line: the line is still confirmed."""
-    from serialsync.transports.pacing import EchoPacer
+    from serialsync.keyboard import EchoPacer
 
     board = MemoryTransport()
     pacer = EchoPacer(echo_timeout=2.0)

@@ -38,7 +38,8 @@ class Pacer:
     def observe(self, data: bytes) -> None:
         """Console output; used by pacers that follow the echo."""
 
-    def type(self, data: bytes, write: Write) -> None:
+    def type(self, data: bytes, write: Write, *, checked: bool = True) -> None:
+        """Type data; checked=False: its lines carry their own checksum, the echo need not prove them."""
         write(data)
 
 
@@ -48,7 +49,7 @@ class FixedPacer(Pacer):
             raise ValueError("character delay must be between 0 and 1 second")
         self.delay = delay
 
-    def type(self, data: bytes, write: Write) -> None:
+    def type(self, data: bytes, write: Write, *, checked: bool = True) -> None:
         for i in range(len(data)):
             write(data[i : i + 1])
             time.sleep(self.delay)  # pacing, not synchronisation: the board needs the gap
@@ -69,6 +70,7 @@ class _EchoLine:
     def __init__(self) -> None:
         self.text = bytearray()
         self.ends = 0  # line ends echoed: the board took a line
+        self.returns = 0  # carriage returns echoed (a line end's CR, or a redraw)
         self._escape = 0  # 0, _AFTER_ESC or _IN_CSI
 
     def feed(self, data: bytes) -> None:
@@ -93,6 +95,7 @@ class _EchoLine:
                 # Back to the first column: a line end (CR LF), or a line editor
                 # redrawing prompt and line (busybox after ^U). Not a line end itself.
                 self.text.clear()
+                self.returns += 1
 
 
 def _garbled(echo: bytes, chunk: bytes, most: int = 3) -> bool:
@@ -118,11 +121,17 @@ def _garbled(echo: bytes, chunk: bytes, most: int = 3) -> bool:
 class EchoPacer(Pacer):
     """Types a chunk, checks the board's echo of it, repairs it if damaged.
 
-    A chunk whose echo is wrong or short is erased with the erase character
-    (DEL, the usual VERASE) as many times as the board echoed bytes for it,
-    and typed again; if even that cannot be confirmed, the whole line is
-    erased with the kill character (^U) and typed from the start. The
-    newline goes only once the whole line is confirmed.
+    The echo can be damaged on its way back as well as the typed bytes on
+    their way in, and the two cannot be told apart. So a damaged chunk is
+    erased by what was *typed* (DEL, the usual VERASE, once per byte typed),
+    and typed again only when the echo then shows exactly the line confirmed
+    so far. When it does not — a byte was lost or added, on either way — the
+    line on the board is unknown: a checked line is then erased whole with
+    the kill character (^U) and typed again, so the newline goes only once
+    the echo proves the board holds what was typed. A line that carries its
+    own checksum (a reply) is not checked (``checked=False``): it is paced
+    and repaired as well as the echo allows, never killed nor given up,
+    since whoever reads it refuses a damaged copy and asks for it again.
     """
 
     def __init__(
@@ -131,6 +140,7 @@ class EchoPacer(Pacer):
         chunk: int = 16,
         echo_timeout: float = 2.0,
         attempts: int = 8,
+        line_attempts: int = 32,
         kill: bytes = KILL,
         erase: bytes = ERASE,
     ) -> None:
@@ -138,7 +148,8 @@ class EchoPacer(Pacer):
             raise ValueError("chunk must be at least 1 byte")
         self.chunk = chunk
         self.echo_timeout = echo_timeout
-        self.attempts = attempts
+        self.attempts = attempts  # repairs of one chunk in place
+        self.line_attempts = max(attempts, line_attempts)  # whole-line retypes of a checked line
         self.kill = kill
         self.erase = erase
         self.repairs = 0  # chunks or lines erased and typed again
@@ -154,11 +165,11 @@ class EchoPacer(Pacer):
                 self._line.feed(data)
             self._cond.notify_all()
 
-    def type(self, data: bytes, write: Write) -> None:
+    def type(self, data: bytes, write: Write, *, checked: bool = True) -> None:
         for line in data.splitlines(keepends=True):
             body, newline = (line[:-1], line[-1:]) if line.endswith((b"\n", b"\r")) else (line, b"")
             if body and _verifiable(body):
-                self._type_checked(body, newline, write)
+                self._type_line(body, newline, write, checked)
             else:
                 write(line)
 
@@ -195,46 +206,80 @@ class EchoPacer(Pacer):
         with self._cond:
             return bytes(self._line.text) if self._line is not None else b""
 
-    def _type_checked(self, body: bytes, newline: bytes, write: Write) -> None:
+    def _learn(self, sent: float) -> None:
+        self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
+
+    def _type_line(self, body: bytes, newline: bytes, write: Write, checked: bool) -> None:
         with self._cond:
             self._line = _EchoLine()
         try:
-            for _ in range(self.attempts):
+            if not checked:
+                self._await_quiet()
+                base = len(self._board_text())
+                outcome, done = self._type_chunks(body, base, write, checked=False)
+                if outcome != _TYPED:
+                    write(body[done:])  # as well as the echo allowed: its reader checks it
+                self._hand_over(body, newline, base, write, attempts=1)
+                return
+            after_kill: bytes | None = None  # what the board showed after the last kill (a redrawn prompt)
+            silent = 0
+            for _ in range(self.line_attempts):
                 # Let the board finish printing first (a prompt after the last
                 # command's output, a line editor redrawing after ^U), so that
                 # what precedes our text on its line is known before we type.
                 self._await_quiet()
                 base = len(self._board_text())
-                typed_at = self._type_chunks(body, base, write)
-                if typed_at is not None and self._hand_over(body, newline, typed_at, write):
+                outcome, _ = self._type_chunks(body, base, write, checked=True)
+                if outcome == _TYPED and self._hand_over(body, newline, base, write, self.attempts):
                     return
-                # Could not repair in place: erase the whole line and start over.
-                self.repairs += 1
-                log.info("echo of a typed line could not be repaired; erasing it and typing it again")
-                killed_at = time.monotonic()
-                write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
-                with self._cond:
-                    # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
-                    self._line = _EchoLine()
-                # Its echo must be in before the line is typed again: a line editor
-                # redraws its prompt, which then precedes our text on the line.
-                self._await_quiet(self._patience(), after=killed_at)
+                silent = silent + 1 if outcome == _SILENT else 0
+                if silent >= 2:
+                    break  # twice no echo at all: this board does not echo
+                after_kill = self._kill(write, after_kill)
             raise EchoMismatch(
-                f"the board's echo did not match a typed line after {self.attempts} attempts "
+                "the board's echo did not match a typed line after "
+                f"{self.line_attempts if silent < 2 else 2} attempts "
                 "(does it echo? use fixed pacing for a board without echo)"
             )
         finally:
             with self._cond:
                 self._line = None
 
-    def _hand_over(self, body: bytes, newline: bytes, base: int, write: Write) -> bool:
+    def _kill(self, write: Write, before: bytes | None) -> bytes:
+        """Erase the whole line; returns what the board then shows (normally nothing, or its prompt)."""
+        self.repairs += 1
+        log.info("echo of a typed line could not prove it; erasing it and typing it again")
+        for _ in range(3):
+            killed_at = time.monotonic()
+            write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
+            with self._cond:
+                # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
+                self._line = _EchoLine()
+            # Its echo must be in before the line is typed again: a line editor
+            # redraws its prompt, which then precedes our text on the line.
+            self._await_quiet(self._patience(), after=killed_at)
+            shown = self._board_text()
+            # An empty line, or the same redraw as after the last kill: a byte the kill
+            # was damaged into would show here, and would not survive the next kill.
+            if not shown or shown == before:
+                return shown
+            before = shown
+        return before or b""
+
+    def _hand_over(self, body: bytes, newline: bytes, base: int, write: Write, attempts: int) -> bool:
         """Type the line end once the line is confirmed; False if the line got damaged."""
         if not newline:
             return True
-        for _ in range(self.attempts):
-            ends = self._line.ends if self._line is not None else 0
+        for _ in range(attempts):
+            line = self._line
+            assert line is not None
+            ends, returns = line.ends, line.returns
             write(newline)
-            took = lambda _text, ends=ends: self._line is not None and self._line.ends > ends  # noqa: E731
+            # The echo of a line end is CR LF: either one is enough (the other may be damaged
+            # on the way back); typing the line end again would run the line twice.
+            def took(_text: bytes, line: _EchoLine = line, ends: int = ends, returns: int = returns) -> bool:
+                return line.ends > ends or line.returns > returns
+
             if self._board_line(took, self._patience()):
                 return True
             # No line end echoed: the newline was lost, or garbled into a byte now
@@ -245,55 +290,77 @@ class EchoPacer(Pacer):
             if extra:
                 self.repairs += 1
                 write(self.erase * extra)
-                if not self._board_line(lambda text: len(text) == base + len(body)):
+                if not self._board_line(lambda text: text[base:] == body):
                     return False
         return False
 
-    def _type_chunks(self, body: bytes, base: int, write: Write) -> int | None:
-        """Type body chunk by chunk, repairing damaged chunks.
+    def _type_chunks(self, body: bytes, base: int, write: Write, checked: bool) -> tuple[str, int]:
+        """Type body chunk by chunk, repairing damaged chunks in place.
 
-        Returns where the line's echo starts in the board's line, or None if the line must go.
+        Returns (_TYPED, len(body)) when the echo shows the whole body after
+        base; (_SILENT, 0) when not even the first chunk echoed; else
+        (_DAMAGED, bytes confirmed): a checked line must then go.
         """
         done = 0
+        budget = self.attempts * (len(body) // self.chunk + 1)  # chunk writes: a line never loops for ever
         while done < len(body):
             chunk = body[done : done + self.chunk]
             want = body[: done + len(chunk)]
-            for _ in range(self.attempts):
-                sent = time.monotonic()
-                write(chunk)
-                # Done waiting when the echo is complete or already wrong.
-                settled = self._board_line(
-                    lambda text, want=want: len(text) - base >= len(want) or not want.startswith(text[base:]),
-                    self._patience(),
-                )
-                if settled and self._board_text()[base:] == want:
-                    self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
-                    break
-                # Damaged. A slow console echoes byte by byte: the rest of the chunk
-                # may still be on its way, and the board holds it too. Judge (and
-                # erase) only once the echo has stopped, or DELs fall short of it.
-                self._await_quiet(self._patience())
-                if self._board_text()[base:] == want:
-                    # Only slow, not damaged: keep it, and learn the slower echo time.
-                    self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
-                    break
-                text = self._board_text()
-                extra = text[base + done :]
-                if len(text) < base + done or not text[base:].startswith(body[:done]) or not _garbled(extra, chunk):
-                    # The echo holds more than this chunk garbled (a prompt or other output
-                    # printed into it): the model cannot say what the tty holds. Kill the line.
-                    return None
-                got = len(extra)
-                self.repairs += 1
-                log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", got)
-                if got:
-                    write(self.erase * got)
-                if not self._board_line(lambda text, keep=base + done: len(text) == keep):
-                    return None
-            else:
-                return None
-            done += len(chunk)
-        return base
+            if budget <= 0:
+                return _DAMAGED, done
+            budget -= 1
+            sent = time.monotonic()
+            write(chunk)
+            # Done waiting when the echo is complete or already wrong.
+            settled = self._board_line(
+                lambda text, want=want: len(text) - base >= len(want) or not want.startswith(text[base:]),
+                self._patience(),
+            )
+            if settled and self._board_text()[base:] == want:
+                self._learn(sent)
+                done += len(chunk)
+                continue
+            # Damaged. A slow console echoes byte by byte: the rest of the chunk
+            # may still be on its way, and the board holds it too. Judge (and
+            # erase) only once the echo has stopped, or DELs fall short of it.
+            self._await_quiet(self._patience())
+            text = self._board_text()
+            if text[base:] == want:
+                self._learn(sent)  # only slow, not damaged: keep it
+                done += len(chunk)
+                continue
+            if done == 0 and len(text) == base:
+                return _SILENT, 0  # nothing echoed at all: no echo to follow
+            self.repairs += 1
+            log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", len(chunk))
+            write(self.erase * len(chunk))
+            # Erased by what was typed: right whichever way the damage came, unless a
+            # byte was lost or added on the way in. Only the echo showing exactly the
+            # line confirmed so far proves it; else a checked line must go.
+            self._board_line(lambda text, keep=base + done: len(text) <= keep, self._patience())
+            self._await_quiet(self._patience())
+            if self._board_text()[base:] == body[:done]:
+                continue
+            if checked:
+                return _DAMAGED, done
+            done = self._resync(body, base, write)  # a line with its own checksum: go on from the echo
+        if self._board_text()[base:] != body:
+            return _DAMAGED, done
+        return _TYPED, done
+
+    def _resync(self, body: bytes, base: int, write: Write) -> int:
+        """Trust the echo (a line with its own checksum): erase what differs, return what is kept."""
+        text = self._board_text()[base:]
+        keep = 0
+        while keep < min(len(text), len(body)) and text[keep] == body[keep]:
+            keep += 1
+        if len(text) > keep:
+            write(self.erase * (len(text) - keep))
+            self._board_line(lambda now, want=base + keep: len(now) <= want, self._patience())
+        return keep
+
+
+_TYPED, _DAMAGED, _SILENT = "typed", "damaged", "silent"
 
 
 def make_pacer(mode: str, character_delay: float = 0.0) -> Pacer:

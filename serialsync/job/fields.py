@@ -14,7 +14,7 @@ import yaml
 
 from ..errors import JobConfigError
 from ..protocol import wire
-from ..transports import parse_spec
+from ..transports import ConnectionSpec, parse_connection
 from .model import DEFAULT_FAILURE_PATTERNS, ON_FAILURE, Step
 
 _UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
@@ -190,11 +190,11 @@ DEVICE_OPTIONS = {"connection", "pacing", "character_delay", "install_helpers", 
 
 def device_options(fields: dict[str, yaml.Node], where: str, problems: Problems) -> dict[str, object]:
     """A device's console options (connection, pacing, ...) as Device keyword arguments."""
-    connection = "simulated"
+    connection: ConnectionSpec | str = "simulated"
     if "connection" in fields:
         connection = string(fields["connection"], f"{where}.connection", problems)
         try:
-            parse_spec(connection)
+            connection = parse_connection(connection)  # parsed once, here: the model carries it
         except ValueError as e:
             problems.add(fields["connection"], f"{where}.connection", str(e))
     delay = 0.0

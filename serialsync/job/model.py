@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
+
+from ..transports import ConnectionSpec, parse_connection
 
 _VARIABLE_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\Z")
 
@@ -27,11 +30,18 @@ class Timeouts:
 class Device:
     name: str
     role: str
-    connection: str = "simulated"
+    # Parsed once, by the loader (which reports a bad spec with file, line and field) or here from
+    # text given in Python; text that does not parse is kept, so opening it fails as it always did.
+    connection: ConnectionSpec | str = "simulated"
     pacing: str = "none"  # none | fixed | echo: how bytes are typed into the board
     character_delay: float = 0.0  # seconds between typed characters (pacing: fixed)
     install_helpers: bool = False  # type the helpers onto a board whose image lacks them
     kmsg: bool = False  # helpers print markers through /dev/kmsg (the console must be the kernel's)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.connection, ConnectionSpec):
+            with contextlib.suppress(ValueError):
+                object.__setattr__(self, "connection", parse_connection(self.connection))
 
 
 # Console lines that mean the board is gone: it leaves the group at once, so

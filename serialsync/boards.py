@@ -42,6 +42,7 @@ from .job.model import Device, Job, Timeouts
 from .keyboard import make_pacer
 from .protocol import wire
 from .transports import Transport, open_transport
+from .transports.simulated import GROUP_FILE
 from .watcher import CallRecord, Watcher
 
 log = logging.getLogger("serialsync.boards")
@@ -753,7 +754,7 @@ def _bring_up(
         transport = open_transport(
             device.connection,
             workdir=workdir / device.name,
-            group_text=wire.group_file_text(device.name, members),
+            files={GROUP_FILE: wire.group_file_text(device.name, members)},  # where a simulated board reads it
             connect_timeout=timeouts.connect,
         )
     except SerialsyncError as e:

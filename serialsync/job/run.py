@@ -24,6 +24,7 @@ from ..keyboard import make_pacer
 from ..protocol import wire
 from ..timeline import write_run_timeline
 from ..transports import Transport, open_transport
+from ..transports.simulated import GROUP_FILE
 from ..watcher import API_NAMES, CallRecord, Watcher
 from .board import wait_ready
 from .device import BOARD_DIR, DeviceRun, never_ran
@@ -228,7 +229,7 @@ def _run_device(context: _DeviceContext, device: Device, result: DeviceResult) -
             transport = open_transport(
                 device.connection,
                 workdir=outdir / device.name,
-                group_text=wire.group_file_text(device.name, members),
+                files={GROUP_FILE: wire.group_file_text(device.name, members)},  # where a simulated board reads it
                 connect_timeout=job.timeouts.connect,
                 on_retry=lambda text: reporter.device_event(device, text),
             )

@@ -86,7 +86,6 @@ def open_transport(
     *,
     workdir: Path,
     files: Mapping[str, bytes] | None = None,
-    group_text: bytes | None = None,
     connect_timeout: float = 0.0,
     on_retry: Callable[[str], None] | None = None,
 ) -> Transport:
@@ -116,8 +115,6 @@ def open_transport(
     if scheme is None:  # a ConnectionSpec made by hand: parse_connection admits only SCHEMES
         raise TransportError(f"unsupported connection {parsed.text!r}")
     placed = dict(files or {})
-    if group_text is not None:  # until the callers pass the group file in files
-        placed[simulated.GROUP_FILE] = group_text
     if connect_timeout == 0:
         return scheme.open(parsed, workdir=workdir, files=placed, settle=0.0)
     deadline = Deadline.after(connect_timeout)

@@ -23,9 +23,18 @@ from serialsync.console import ConsoleSession
 from serialsync.coordinator import Coordinator, Member, MemoryCoordinator
 from serialsync.protocol import Request, wire
 from serialsync.transports import SimulatedBoard, Transport
+from serialsync.transports.simulated import PROMPT
 from serialsync.watcher import Watcher
 
+try:  # the pacers are moving out of transports/ into their own package
+    from serialsync.keyboard import EchoPacer as EchoPacer  # re-exported for the benchmarks
+    from serialsync.keyboard import Pacer
+except ImportError:  # pragma: no cover - before the move
+    from serialsync.transports.pacing import EchoPacer as EchoPacer  # type: ignore[no-redef]
+    from serialsync.transports.pacing import Pacer
+
 READY_TIMEOUT = 60.0
+WARM_UP = "x" * 400  # 25 chunks of an echo pacer: its echo-time estimate has settled after them
 OPENERS = 8  # boards started at once: forks compete with everything else on 2 cores
 
 Wrap = Callable[[str, Transport], Transport]
@@ -109,13 +118,16 @@ class BoardGroup:
         timeout: float = 120.0,
         coordinator_for: Callable[[list[Member]], Coordinator] | None = None,
         local: range | None = None,
+        pacer_for: Callable[[], Pacer] | None = None,
     ) -> None:
         """local: the boards this process runs (default all); the rest run elsewhere,
-        sharing the group through the coordinator coordinator_for builds."""
+        sharing the group through the coordinator coordinator_for builds. pacer_for: each
+        board's pacer (default: typed at once)."""
         self.root = root
         self.shell = shell
         self.wrap = wrap
         self.timeout = timeout
+        self.pacer_for = pacer_for
         self.group_members = [Member(f"b{i:03d}", "board") for i in range(size)]
         self.members = [self.group_members[i] for i in (local or range(size))]
         self.size = len(self.members)
@@ -147,6 +159,12 @@ class BoardGroup:
         errors = [e for e in (f.exception() for f in futures) if e is not None]
         if errors:
             raise errors[0]
+        if self.pacer_for is not None:
+            # An echo pacer types nothing before the prompt (its echo would be the shell's
+            # to redraw), and learns the echo time on a long line: a run's steady state.
+            for future in [self.submit(b, None, re.escape(PROMPT.encode()), READY_TIMEOUT) for b in self.boards]:
+                future.result()
+            self.run_all(f": {WARM_UP}; echo __SS''WARM__", lambda i: rb"__SSWARM__", READY_TIMEOUT)
         for _, _, match in self.run_all("echo __SS''READY__", lambda i: rb"__SSREADY__", READY_TIMEOUT):
             assert match is not None
 
@@ -156,7 +174,10 @@ class BoardGroup:
         )
         if self.wrap is not None:
             transport = self.wrap(name, transport)
-        watcher = Watcher(name, self.coordinator, transport.write, call_timeout=self.timeout, on_request=self.requests)
+        pacer = self.pacer_for() if self.pacer_for is not None else None
+        watcher = Watcher(
+            name, self.coordinator, transport.write, call_timeout=self.timeout, on_request=self.requests, pacer=pacer
+        )
         return Board(name, transport, watcher, ConsoleSession(transport, watcher, timeout=self.timeout))
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import helper_cost, redis_backend, scale, scan, sync_latency, uart, wakeup
+from . import helper_cost, install_rate, redis_backend, scale, scan, sync_latency, typing_rate, uart, wakeup
 from .context import Context
 from .report import Row, format_table, write_json
 
@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, Callable[[Context], list[Row]]] = {
     "sync": sync_latency.run,
     "wakeup": wakeup.run,
     "uart": uart.run,
+    "typing": typing_rate.run,
+    "install": install_rate.run,
     "scan": scan.run,
     "helpers": helper_cost.run,
     "scale": scale.run,

@@ -1,4 +1,4 @@
-"""Benchmark 3: sync of 2 boards over an emulated 115200-baud UART.
+"""Benchmark 3: sync of 2 boards over an emulated 115200-baud UART, replies typed at once and echo-paced.
 
 Each board's console goes through BaudRateTransport (10 bits a byte, both
 ways). The floor is the wire time of the bytes a sync cannot do without: the
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from serialsync.transports import Transport
 from serialsync.transports.baud import BaudRateTransport
 
-from .boards import BoardGroup, with_status
+from .boards import BoardGroup, EchoPacer, Pacer, with_status
 from .context import Context
 from .report import Row
 
@@ -28,6 +29,7 @@ TARGET_RATIO = 1.5
 ROUNDS = 40
 QUICK_ROUNDS = 2
 FIGURE = f"sync, 2 boards at {BAUD} baud"
+ECHO_FIGURE = f"sync, 2 boards at {BAUD} baud, echo-paced"
 
 _MARKER_RE = re.compile(rb"<SERIALSYNC1 \S+ SYNC [^>\r\n]*>\r?\n")
 _REPLY_RE = re.compile(rb"#SERIALSYNC1 [^\n]*\n")
@@ -73,18 +75,24 @@ class Tap(Transport):
 
 def run(ctx: Context) -> list[Row]:
     rounds = QUICK_ROUNDS if ctx.quick else ROUNDS
-    ctx.progress(f"uart: {rounds} rounds at {BAUD} baud")
-    try:
-        wire, latency = measure(ctx, rounds)
-    except Exception as e:
-        return [Row.failed("uart.sync", FIGURE, e)]
-    target = f"<= {TARGET_RATIO}x wire time"
-    row = Row.timed("uart.sync", FIGURE, latency, wire, floor_label="wire time, marker + reply", target=target)
-    row.met = row.ratio is not None and row.ratio <= TARGET_RATIO
-    return [row]
+    rows = []
+    for key, figure, pacer_for in (("uart.sync", FIGURE, None), ("uart.sync_echo", ECHO_FIGURE, EchoPacer)):
+        ctx.progress(f"uart: {rounds} rounds at {BAUD} baud{', echo-paced' if pacer_for else ''}")
+        try:
+            wire, latency = measure(ctx, rounds, pacer_for, key)
+        except Exception as e:
+            rows.append(Row.failed(key, figure, e))
+            continue
+        target = f"<= {TARGET_RATIO}x wire time"
+        row = Row.timed(key, figure, latency, wire, floor_label="wire time, marker + reply", target=target)
+        row.met = row.ratio is not None and row.ratio <= TARGET_RATIO
+        rows.append(row)
+    return rows
 
 
-def measure(ctx: Context, rounds: int) -> tuple[list[float], list[float]]:
+def measure(
+    ctx: Context, rounds: int, pacer_for: Callable[[], Pacer] | None = None, name: str = "uart"
+) -> tuple[list[float], list[float]]:
     taps: dict[str, Tap] = {}
     lines: dict[str, BaudRateTransport] = {}
 
@@ -95,7 +103,7 @@ def measure(ctx: Context, rounds: int) -> tuple[list[float], list[float]]:
 
     floors: list[float] = []
     latencies: list[float] = []
-    with BoardGroup(2, ctx.workdir / "uart", wrap=wrap) as group:
+    with BoardGroup(2, ctx.workdir / name, wrap=wrap, pacer_for=pacer_for) as group:
         for k in range(rounds + 1):  # round 0 warms up
             for tap in taps.values():
                 tap.reset()

@@ -28,6 +28,10 @@ ROWS = {
     *(f"sync.{n}" for n in (2, 8, 32, 128, 256)),
     "wakeup",
     "uart.sync",
+    "uart.sync_echo",
+    *(f"typing.{case}" for case in ("echo", "latency", "lowlatency")),
+    "install.helpers",
+    "install.helpers_echo",
     "scan.watcher",
     "scan.parser",
     "scan.pexpect",
@@ -50,7 +54,7 @@ def test_benchmarks_quick_prints_every_row_and_writes_json(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,  # a hang guard: the quick run takes about 25 s
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -59,7 +63,7 @@ def test_benchmarks_quick_prints_every_row_and_writes_json(tmp_path):
     for key, row in rows.items():
         assert not row["result"].startswith("ERROR"), (key, row["result"])
         assert row["figure"] in done.stdout, key
-    measured = ["sync.2", "wakeup", "uart.sync", "scan.watcher"]
+    measured = ["sync.2", "wakeup", "uart.sync", "uart.sync_echo", "scan.watcher", "typing.latency", "install.helpers"]
     if shutil.which("redis-server"):  # CI installs it; elsewhere the row says what is missing
         measured.append("redis.sync")
     else:

@@ -140,7 +140,7 @@ class EchoPacer(Pacer):
         chunk: int = 16,
         echo_timeout: float = 2.0,
         attempts: int = 8,
-        line_attempts: int = 32,
+        line_attempts: int = 64,
         kill: bytes = KILL,
         erase: bytes = ERASE,
     ) -> None:

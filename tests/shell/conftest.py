@@ -29,6 +29,7 @@ import pytest
 from serialsync.protocol import (
     DamagedRequest,
     Discarded,
+    LostStarts,
     MarkerParser,
     Reply,
     ReplyReceived,
@@ -150,6 +151,8 @@ class Host:
         self._pending += data
 
     def _handle(self, event) -> None:
+        if isinstance(event, LostStarts):
+            return  # this host asks again only for damage the parser can name
         if isinstance(event, Discarded):
             self.discarded.append(event)
             return

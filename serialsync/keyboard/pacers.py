@@ -71,9 +71,12 @@ class _EchoLine:
         self.text = bytearray()
         self.ends = 0  # line ends echoed: the board took a line
         self.returns = 0  # carriage returns echoed (a line end's CR, or a redraw)
+        self.received = 0  # bytes echoed in all
+        self.backspaces = 0  # BS echoed in all: each erase echoes one (a line editor) or two (BS SP BS)
         self._escape = 0  # 0, _AFTER_ESC or _IN_CSI
 
     def feed(self, data: bytes) -> None:
+        self.received += len(data)
         for byte in data:
             # Skip terminal escapes (a line editor's redraws): ESC [ ... final byte, or
             # ESC, intermediates (0x20-0x2F), one final byte (ESC 7, ESC 8, ...).
@@ -84,6 +87,7 @@ class _EchoLine:
             elif byte == 0x1B:
                 self._escape = _AFTER_ESC
             elif byte == 0x08:  # ECHOE erases as BS SP BS: pop, push the space, pop it
+                self.backspaces += 1
                 if self.text:
                     self.text.pop()
             elif byte >= 0x20 and byte != 0x7F:
@@ -129,9 +133,9 @@ class EchoPacer(Pacer):
     line on the board is unknown: a checked line is then erased whole with
     the kill character (^U) and typed again, so the newline goes only once
     the echo proves the board holds what was typed. A line that carries its
-    own checksum (a reply) is not checked (``checked=False``): it is paced
-    and repaired as well as the echo allows, never killed nor given up,
-    since whoever reads it refuses a damaged copy and asks for it again.
+    own checksum (a reply) is not checked (``checked=False``): it is only
+    paced by its echo, never repaired, killed nor given up, since whoever
+    reads it refuses a damaged copy and asks for it again.
     """
 
     def __init__(
@@ -214,12 +218,7 @@ class EchoPacer(Pacer):
             self._line = _EchoLine()
         try:
             if not checked:
-                self._await_quiet()
-                base = len(self._board_text())
-                outcome, done = self._type_chunks(body, base, write, checked=False)
-                if outcome != _TYPED:
-                    write(body[done:])  # as well as the echo allowed: its reader checks it
-                self._hand_over(body, newline, base, write, attempts=1)
+                self._pace(body, newline, write)
                 return
             after_kill: bytes | None = None  # what the board showed after the last kill (a redrawn prompt)
             silent = 0
@@ -229,7 +228,7 @@ class EchoPacer(Pacer):
                 # what precedes our text on its line is known before we type.
                 self._await_quiet()
                 base = len(self._board_text())
-                outcome, _ = self._type_chunks(body, base, write, checked=True)
+                outcome = self._type_chunks(body, base, write)
                 if outcome == _TYPED and self._hand_over(body, newline, base, write, self.attempts):
                     return
                 silent = silent + 1 if outcome == _SILENT else 0
@@ -244,6 +243,25 @@ class EchoPacer(Pacer):
         finally:
             with self._cond:
                 self._line = None
+
+    def _pace(self, body: bytes, newline: bytes, write: Write) -> None:
+        """A line with its own checksum: typed as fast as the board echoes it, never repaired.
+
+        Its reader refuses a damaged copy and asks for it again; erasing by the
+        echo on a link that damages the echo too would only cost time.
+        """
+        self._await_quiet()
+        line = self._line
+        assert line is not None
+        for at in range(0, len(body), self.chunk):
+            chunk = body[at : at + self.chunk]
+            enough, sent = line.received + len(chunk), time.monotonic()
+            write(chunk)
+            with self._cond:
+                echoed = self._cond.wait_for(lambda enough=enough: line.received >= enough, self._patience())
+            if echoed:
+                self._learn(sent)
+        write(newline)
 
     def _kill(self, write: Write, before: bytes | None) -> bytes:
         """Erase the whole line; returns what the board then shows (normally nothing, or its prompt)."""
@@ -289,17 +307,25 @@ class EchoPacer(Pacer):
                 return False
             if extra:
                 self.repairs += 1
-                write(self.erase * extra)
-                if not self._board_line(lambda text: text[base:] == body):
+                if not self._erase(extra, base + len(body), write) or self._board_text()[base:] != body:
                     return False
         return False
 
-    def _type_chunks(self, body: bytes, base: int, write: Write, checked: bool) -> tuple[str, int]:
+    def _erase(self, count: int, keep: int, write: Write) -> bool:
+        """Type count DELs; whether the echo showed exactly count erasures (one or two BS each)."""
+        line = self._line
+        assert line is not None
+        before = line.backspaces
+        write(self.erase * count)
+        self._board_line(lambda text: len(text) <= keep, self._patience())
+        self._await_quiet(self._patience())
+        return line.backspaces - before in (count, 2 * count)
+
+    def _type_chunks(self, body: bytes, base: int, write: Write) -> str:
         """Type body chunk by chunk, repairing damaged chunks in place.
 
-        Returns (_TYPED, len(body)) when the echo shows the whole body after
-        base; (_SILENT, 0) when not even the first chunk echoed; else
-        (_DAMAGED, bytes confirmed): a checked line must then go.
+        Returns _TYPED when the echo shows the whole body after base, _SILENT
+        when not even the first chunk echoed, else _DAMAGED: the line must go.
         """
         done = 0
         budget = self.attempts * (len(body) // self.chunk + 1)  # chunk writes: a line never loops for ever
@@ -307,7 +333,7 @@ class EchoPacer(Pacer):
             chunk = body[done : done + self.chunk]
             want = body[: done + len(chunk)]
             if budget <= 0:
-                return _DAMAGED, done
+                return _DAMAGED
             budget -= 1
             sent = time.monotonic()
             write(chunk)
@@ -330,35 +356,17 @@ class EchoPacer(Pacer):
                 done += len(chunk)
                 continue
             if done == 0 and len(text) == base:
-                return _SILENT, 0  # nothing echoed at all: no echo to follow
+                return _SILENT  # nothing echoed at all: this board may not echo
             self.repairs += 1
             log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", len(chunk))
-            write(self.erase * len(chunk))
             # Erased by what was typed: right whichever way the damage came, unless a
             # byte was lost or added on the way in. Only the echo showing exactly the
-            # line confirmed so far proves it; else a checked line must go.
-            self._board_line(lambda text, keep=base + done: len(text) <= keep, self._patience())
-            self._await_quiet(self._patience())
-            if self._board_text()[base:] == body[:done]:
-                continue
-            if checked:
-                return _DAMAGED, done
-            done = self._resync(body, base, write)  # a line with its own checksum: go on from the echo
-        if self._board_text()[base:] != body:
-            return _DAMAGED, done
-        return _TYPED, done
-
-    def _resync(self, body: bytes, base: int, write: Write) -> int:
-        """Trust the echo (a line with its own checksum): erase what differs, return what is kept."""
-        text = self._board_text()[base:]
-        keep = 0
-        while keep < min(len(text), len(body)) and text[keep] == body[keep]:
-            keep += 1
-        if len(text) > keep:
-            write(self.erase * (len(text) - keep))
-            self._board_line(lambda now, want=base + keep: len(now) <= want, self._patience())
-        return keep
-
+            # line confirmed so far, after exactly as many erasures as DELs typed, proves
+            # it (a DEL doubled on the way in and a byte doubled on the way back cancel
+            # out in the line's text, not in the count); else the line must go.
+            if not self._erase(len(chunk), base + done, write) or self._board_text()[base:] != body[:done]:
+                return _DAMAGED
+        return _TYPED if self._board_text()[base:] == body else _DAMAGED
 
 _TYPED, _DAMAGED, _SILENT = "typed", "damaged", "silent"
 

@@ -144,6 +144,28 @@ def test_echo_pacing_never_hands_over_a_line_whose_echo_was_damaged_on_the_way_b
     assert board.line_read() == LINE
 
 
+def test_echo_pacing_a_byte_added_each_way_does_not_cancel_out(tmp_path):
+    """A byte doubled on the echo and a DEL doubled on the way in leave the echoed text right, the line not.
+
+    Seen in a fault run: the board erased one confirmed byte too many and ran
+    "$(rebot)". The count of erasures echoed gives it away.
+    """
+    pacer = EchoPacer()
+    doubled_echo = lambda at, byte: bytes([byte, byte]) if at == 38 else bytes([byte])  # noqa: E731
+    board = TtyBoard(tmp_path, pacer, echo_damage=doubled_echo)
+    first_del = []
+
+    def damage(at: int, byte: int) -> bytes:
+        if byte == 0x7F and not first_del:
+            first_del.append(at)
+            return b"\x7f\x7f"
+        return bytes([byte])
+
+    pacer.type(LINE + b"\n", typed_with_damage(board, damage))
+    assert first_del, "the pacer never erased: the test lost its point"
+    assert board.line_read() == LINE
+
+
 def test_echo_pacing_repairs_changes_in_many_chunks_of_a_long_line_in_place(tmp_path):
     """A line of 60 chunks with a byte changed in every fifth chunk arrives whole, without a kill."""
     long_line = b"printf %s '" + b"0123456789abcdef" * 60 + b"'"
@@ -185,14 +207,18 @@ def test_echo_pacing_kills_and_retypes_a_line_it_cannot_repair_in_place(tmp_path
     assert KILL in board.written and board.written.endswith(KILL * 2 + LINE + b"\n")
 
 
-def test_echo_pacing_a_reply_line_is_paced_but_never_killed_nor_given_up(tmp_path):
-    """A line with its own checksum (checked=False): damage on the way in is repaired as the echo allows, no ^U."""
+def test_echo_pacing_a_reply_line_is_paced_but_never_repaired_nor_given_up(tmp_path):
+    """A line with its own checksum (checked=False) goes as fast as it echoes; damage is left to its reader.
+
+    Its reader (a helper) refuses a damaged copy and asks for it again:
+    repairing by an echo that may itself be damaged would only cost time.
+    """
     pacer = EchoPacer()
     board = TtyBoard(tmp_path, pacer)
     write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"#####" if at == 20 else bytes([byte]))
     pacer.type(LINE + b"\n", write, checked=False)
-    assert board.line_read() == LINE  # the echo was intact: following it repaired the line
-    assert KILL not in board.written
+    assert board.line_read() == LINE[:21] + b"#####" + LINE[21:]
+    assert KILL not in board.written and b"\x7f" not in board.written and pacer.repairs == 0
 
 
 def test_fixed_pacing_types_one_byte_at_a_time(tmp_path):

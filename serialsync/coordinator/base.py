@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -134,6 +134,13 @@ class Coordinator(ABC):
         counts) and found it cannot end yet. "Still waiting" is proven by
         this, not by a call that has not returned yet, which a slow machine
         also produces.
+        """
+
+    @abstractmethod
+    def report_stuck_to(self, on_stuck: Callable[[str], None]) -> None:
+        """Also tell ``on_stuck(text)`` when the group gets stuck (who waits for what), ``on_stuck("")`` when it moves.
+
+        For a runner given a coordinator made elsewhere (Redis, shared by hosts).
         """
 
     def end_group(self, device: str, reason: str) -> None:

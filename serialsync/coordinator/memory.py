@@ -195,6 +195,9 @@ class MemoryCoordinator(Coordinator):
         if text:
             self._stuck.report(text)
 
+    def report_stuck_to(self, on_stuck: Callable[[str], None]) -> None:
+        self._stuck.listen(on_stuck)
+
     def blocked(self) -> dict[str, str]:
         with self._cond:
             return {waiter.call.device: waiter.call.describe() for waiter in self._waiters}

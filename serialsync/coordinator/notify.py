@@ -25,13 +25,18 @@ class StuckNotifier:
     """
 
     def __init__(self, on_stuck: Callable[[str], None] | None, name: str = "serialsync-stuck") -> None:
-        self._on_stuck = on_stuck
+        self._listeners: list[Callable[[str], None]] = [on_stuck] if on_stuck is not None else []
         self._name = name
         self._reported = ""  # the stuck state last reported, so each is reported once
         self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+
+    def listen(self, on_stuck: Callable[[str], None]) -> None:
+        """One more hearer of the reports (a run given a coordinator made elsewhere)."""
+        with self._lock:
+            self._listeners = [*self._listeners, on_stuck]
 
     @property
     def reported(self) -> str:
@@ -60,8 +65,8 @@ class StuckNotifier:
         while (text := self._notices.get()) is not None:
             if text:
                 log.warning("%s", text)
-            if self._on_stuck is not None:
+            for on_stuck in self._listeners:
                 try:
-                    self._on_stuck(text)
+                    on_stuck(text)
                 except Exception:  # a reporter's failure is not the group's
                     log.exception("reporting a stuck group failed")

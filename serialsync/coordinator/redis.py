@@ -469,6 +469,9 @@ class RedisCoordinator(Coordinator):
                 senders[call.message_id] = {field.partition(b"\x00")[0].decode() for field in held}
         self._stuck.report(stuck_report(self._members, left, calls, senders, at_sync))
 
+    def report_stuck_to(self, on_stuck: Callable[[str], None]) -> None:
+        self._stuck.listen(on_stuck)
+
     def blocked(self) -> dict[str, str]:
         self._check_open()
         with self._errors("read"):

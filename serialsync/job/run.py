@@ -108,7 +108,10 @@ def run_job(
         group_events.append({"start": round(clock.offset(clock.now()), 3), "text": text})
         reporter.group_event(text)
 
-    coordinator = coordinator or MemoryCoordinator(members, on_stuck=group_event)
+    if coordinator is None:
+        coordinator = MemoryCoordinator(members, on_stuck=group_event)
+    else:
+        coordinator.report_stuck_to(group_event)  # Redis: devices on other hosts are named too
     deadline = Deadline.after(job.timeouts.job)
     interrupt = interrupt or Interrupt()
     local = [d for d in job.devices if only is None or d.name in only]

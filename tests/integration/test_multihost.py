@@ -33,8 +33,8 @@ roles:
 """
 
 
-def host(tmp_path, job, url, group, devices, out):
-    argv = [sys.executable, "-m", "serialsync.cli", "run", str(job), "-q", "-o", str(tmp_path / out)]
+def host(tmp_path, job, url, group, devices, out, *extra):
+    argv = [sys.executable, "-m", "serialsync.cli", "run", str(job), "-q", "-o", str(tmp_path / out), *extra]
     argv += ["--coordinator", url, "--group", group, "--devices", devices]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -165,3 +165,38 @@ def test_multihost_a_host_joining_a_run_another_host_just_ended_is_not_given_a_f
     done = run_cli("run", str(job), "-q", "-o", out, "--coordinator", redis_url, "--group", group, "--devices", "c1,c2")
     assert done.returncode == 1
     assert "group ended: srv failed: kernel panic" in done.stderr and "ended on another host" in done.stderr
+
+
+STUCK_JOB = """
+name: split-stuck
+timeouts: {step: 60, call: 8}
+devices:
+  - {name: srv, role: server}
+  - {name: cli, role: client}
+roles:
+  server:
+    steps:
+      - lava-sync left
+  client:
+    steps:
+      - lava-sync right
+"""
+
+
+def test_multihost_a_stuck_group_is_named_on_every_host(tmp_path, redis_url):
+    """Two hosts' devices wait at two different syncs: each host's run says who waits for what, at once."""
+    job = tmp_path / "stuck.yaml"
+    job.write_text(STUCK_JOB)
+    group = f"t{uuid.uuid4().hex[:10]}"
+    # --force: the plan sees the job can never complete; the run must say so while it waits.
+    first = host(tmp_path, job, redis_url, group, "srv", "host1", "--force")
+    second = host(tmp_path, job, redis_url, group, "cli", "host2", "--force")
+    said = [first.communicate(timeout=120)[0], second.communicate(timeout=120)[0]]
+    for out in ("host1", "host2"):
+        assert (tmp_path / out / "results.json").is_file(), said
+        events = json.loads((tmp_path / out / "results.json").read_text())["group_events"]
+        stuck = [e for e in events if "stuck" in e["text"]]
+        assert stuck, (out, events)
+        text = stuck[0]["text"]
+        assert "srv" in text and "left" in text and "cli" in text and "right" in text, text
+        assert stuck[0]["start"] < 8, stuck  # reported at once, not when the calls timed out

@@ -5,13 +5,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-import time
 from collections.abc import Callable
+
+from ._time import SYSTEM_CLOCK, Clock
 
 
 class Scheduler:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._name = name
+        self._clock = clock
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()  # ties keep their order; actions are never compared
@@ -22,7 +24,7 @@ class Scheduler:
         with self._cond:
             if self._closed:
                 return
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), action))
+            heapq.heappush(self._heap, (self._clock.monotonic() + delay, next(self._order), action))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
@@ -42,7 +44,7 @@ class Scheduler:
                     if self._closed:
                         return
                     if self._heap:
-                        wait = self._heap[0][0] - time.monotonic()
+                        wait = self._heap[0][0] - self._clock.monotonic()
                         if wait <= 0:
                             _, _, action = heapq.heappop(self._heap)
                             break
@@ -59,8 +61,9 @@ class WorkerPool:
     waiting on its group would hold the host program open.)
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._name = name
+        self._clock = clock
         self._cond = threading.Condition()
         self._jobs: list[Callable[[], None]] = []
         self._idle = 0

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ import pexpect
 from pexpect.spawnbase import SpawnBase
 
 from ._text import ESCAPES_IN_BYTES
-from ._time import Deadline, format_seconds
+from ._time import SYSTEM_CLOCK, Deadline, format_seconds
 from .coordinator import Coordinator, GroupData, Member, MemoryCoordinator
 from .errors import CoordinatorError, SerialsyncError, TransportClosed, TransportTimeout, TypingFailed
 from .install import DEFAULT_DIR, install_helpers
@@ -293,7 +292,7 @@ class RunningCommand:
         self.board = board
         self.number = number
         self.command = command
-        self.started = time.monotonic()
+        self.started = SYSTEM_CLOCK.monotonic()
         self.result: CommandResult | None = None
 
     def wait(self, timeout: float = COMMAND_TIMEOUT) -> CommandResult:
@@ -399,7 +398,8 @@ class Board:
 
     def _ended(self, running: RunningCommand, status: int | None, output: bytes, reason: str) -> CommandResult:
         text = ESCAPES_IN_BYTES.sub(b"", protocol_lines_removed(output)).decode("utf-8", "replace")
-        result = CommandResult(self.name, running.command, status, text, time.monotonic() - running.started, reason)
+        took = SYSTEM_CLOCK.monotonic() - running.started
+        result = CommandResult(self.name, running.command, status, text, took, reason)
         self._on_command(result)
         return result
 
@@ -480,7 +480,7 @@ class HostMember:
         return f"<HostMember {self.name} ({self.role})>"
 
     def _call(self, api: str, message_id: str, role: str | None, call: Callable[[], Any]) -> Any:
-        started = time.monotonic()
+        started = SYSTEM_CLOCK.monotonic()
         reason = ""
         try:
             return call()
@@ -488,7 +488,7 @@ class HostMember:
             reason = str(e)
             raise
         finally:
-            ended = time.monotonic()
+            ended = SYSTEM_CLOCK.monotonic()
             record = CallRecord(self.name, api, message_id, not reason, reason, ended - started, role, ended)
             self.calls.append(record)
             self._on_call(record)

@@ -10,14 +10,13 @@ for a pexpect session someone else owns: its reads are teed through
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import IO, Any
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from ._time import format_seconds
+from ._time import SYSTEM_CLOCK, Clock, format_seconds
 from .coordinator import Coordinator
 from .errors import TransportClosed, TransportTimeout, TypingFailed
 from .transports import Transport
@@ -37,9 +36,11 @@ class ConsoleSession(SpawnBase):
         maxread: int = 65536,
         searchwindowsize: int | None = 8192,
         logfile_read: IO[bytes] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(timeout=timeout, maxread=maxread, searchwindowsize=searchwindowsize)
         self.transport = transport
+        self._clock = clock
         self.watcher = watcher
         self.logfile_read = logfile_read
         self.delaybeforesend = None
@@ -49,14 +50,14 @@ class ConsoleSession(SpawnBase):
     def read_nonblocking(self, size: int = 1, timeout: float | None = -1) -> bytes:
         if timeout == -1:
             timeout = self.timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self._clock.monotonic() + timeout
         while True:
             # A line that could not be typed (echo pacing gave up on it) will
             # never show its effect: say so now instead of waiting out the timeout.
             # Only while a line is still being typed is the wait cut into slices
             # to look; otherwise it blocks (an idle console costs no CPU).
             typing = self._still_typing()
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            left = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
             wait = left if not typing else TYPING_CHECK if left is None else min(left, TYPING_CHECK)
             try:
                 data = self.transport.read(size, wait)

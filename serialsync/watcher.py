@@ -85,7 +85,7 @@ class Watcher:
         # Retry lines are typed only while a step of the board runs (retries=False until then),
         # so that console noise during a boot gets no keystroke: a bootloader stops on any byte.
         self._recovery = Recovery(ack_timeout=ack_timeout, call_timeout=call_timeout, retries_allowed=retries)
-        self._scheduler = Scheduler(f"{device}-timers")
+        self._scheduler = Scheduler(f"{device}-timers")  # real time: a test's stepped clock moves timestamps only
         # Blocking calls wait on reused threads: starting one per call cost a
         # third of the host's time per served marker (benchmarks/scan).
         self._calls = WorkerPool(f"{device}-call")

@@ -14,7 +14,7 @@ ALLOWED = {
     "_time": set(),
     "_text": set(),
     "_resources": set(),
-    "_scheduler": set(),
+    "_scheduler": {"_time"},
     "protocol": {"errors"},
     "coordinator": {"errors", "_time"},
     "transports": {"errors", "_time", "_resources"},

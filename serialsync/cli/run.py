@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 import threading
-import time
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
+from .._time import SYSTEM_CLOCK
 from ..coordinator import Coordinator, Member
 from ..job import JobResult, Reporter, load_job, parse_job, run_job
 from ..job.interrupt import Interrupt, stop_on_signals
@@ -26,12 +26,12 @@ class ConsoleReporter(Reporter):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.started = time.monotonic()
+        self.started = SYSTEM_CLOCK.monotonic()
         self.lock = threading.Lock()
 
     def _line(self, device: Device, text: str) -> None:
         with self.lock:
-            stamp = time.monotonic() - self.started
+            stamp = SYSTEM_CLOCK.monotonic() - self.started
             print(f"{stamp:7.2f}s  {device.name:<12} {device.role:<10} {text}", file=self.stream, flush=True)
 
     def device_event(self, device: Device, text: str) -> None:
@@ -49,7 +49,7 @@ class ConsoleReporter(Reporter):
         if not text:
             return  # "no longer stuck": the calls' own lines say how they ended
         with self.lock:
-            stamp = time.monotonic() - self.started
+            stamp = SYSTEM_CLOCK.monotonic() - self.started
             print(f"{stamp:7.2f}s  {'(group)':<23} {text}", file=self.stream, flush=True)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from .._text import ESCAPES, ESCAPES_IN_BYTES
+from .._time import SYSTEM_CLOCK
 from .results import DeviceResult, JobResult
 
 LAST_LINE_BYTES = 200
@@ -275,7 +275,7 @@ class ConsoleLogs:
     ) -> None:
         self.raw = raw
         self.stamped = stamped
-        self.started = time.monotonic() if started is None else started
+        self.started = SYSTEM_CLOCK.monotonic() if started is None else started
         self.on_line = on_line  # each complete, non-blank line, as text
         self._line_open = False
         self._after_cr = False  # the last piece ended with CR: its LF may come in the next read
@@ -283,7 +283,7 @@ class ConsoleLogs:
 
     def write(self, data: bytes) -> None:
         self.raw.write(data)
-        now = time.monotonic() - self.started
+        now = SYSTEM_CLOCK.monotonic() - self.started
         for piece in data.splitlines(keepends=True):
             if piece == b"\n" and self._after_cr:
                 self.stamped.write(piece)  # the LF of a CR LF cut in two by a read

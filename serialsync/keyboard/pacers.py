@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .._time import SYSTEM_CLOCK, Clock
 from ..errors import EchoMismatch
 
 log = logging.getLogger("serialsync.pacing")
@@ -147,6 +148,7 @@ class EchoPacer(Pacer):
         line_attempts: int = 64,
         kill: bytes = KILL,
         erase: bytes = ERASE,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be at least 1 byte")
@@ -157,6 +159,7 @@ class EchoPacer(Pacer):
         self.kill = kill
         self.erase = erase
         self.repairs = 0  # chunks or lines erased and typed again
+        self._clock = clock
         self._echo_time = echo_timeout / 8  # running estimate of a chunk's echo time
         self._cond = threading.Condition()
         self._line: _EchoLine | None = None  # set while a line is being typed
@@ -164,7 +167,7 @@ class EchoPacer(Pacer):
 
     def observe(self, data: bytes) -> None:
         with self._cond:
-            self._last_output = time.monotonic()
+            self._last_output = self._clock.monotonic()
             if self._line is not None:
                 self._line.feed(data)
             self._cond.notify_all()
@@ -196,9 +199,9 @@ class EchoPacer(Pacer):
         counts: the board's answer to what was just typed has come and ended.
         """
         quiet = min(self.echo_timeout / 4, max(0.02, 3 * self._echo_time))
-        deadline = time.monotonic() + (limit or self.echo_timeout)
+        deadline = self._clock.monotonic() + (limit or self.echo_timeout)
         with self._cond:
-            while (now := time.monotonic()) < deadline:
+            while (now := self._clock.monotonic()) < deadline:
                 silent_for = now - self._last_output
                 answered = after is None or self._last_output > after
                 if silent_for >= quiet and answered:
@@ -211,7 +214,7 @@ class EchoPacer(Pacer):
             return bytes(self._line.text) if self._line is not None else b""
 
     def _learn(self, sent: float) -> None:
-        self._echo_time = 0.8 * self._echo_time + 0.2 * (time.monotonic() - sent)
+        self._echo_time = 0.8 * self._echo_time + 0.2 * (self._clock.monotonic() - sent)
 
     def _type_line(self, body: bytes, newline: bytes, write: Write, checked: bool) -> None:
         with self._cond:
@@ -255,7 +258,7 @@ class EchoPacer(Pacer):
         assert line is not None
         for at in range(0, len(body), self.chunk):
             chunk = body[at : at + self.chunk]
-            enough, sent = line.received + len(chunk), time.monotonic()
+            enough, sent = line.received + len(chunk), self._clock.monotonic()
             write(chunk)
             with self._cond:
                 echoed = self._cond.wait_for(lambda enough=enough: line.received >= enough, self._patience())
@@ -268,7 +271,7 @@ class EchoPacer(Pacer):
         self.repairs += 1
         log.info("echo of a typed line could not prove it; erasing it and typing it again")
         for _ in range(3):
-            killed_at = time.monotonic()
+            killed_at = self._clock.monotonic()
             write(self.kill * 2)  # twice: a lost kill must not leave the damage in place
             with self._cond:
                 # The kill's echo (BS SP BS per byte) nets to nothing on an empty model.
@@ -335,7 +338,7 @@ class EchoPacer(Pacer):
             if budget <= 0:
                 return _DAMAGED
             budget -= 1
-            sent = time.monotonic()
+            sent = self._clock.monotonic()
             write(chunk)
             # Done waiting when the echo is complete or already wrong.
             settled = self._board_line(

@@ -21,17 +21,12 @@ from types import TracebackType
 
 from serialsync.console import ConsoleSession
 from serialsync.coordinator import Coordinator, Member, MemoryCoordinator
+from serialsync.keyboard import EchoPacer as EchoPacer  # re-exported for the benchmarks
+from serialsync.keyboard import Pacer
 from serialsync.protocol import Request, wire
 from serialsync.transports import SimulatedBoard, Transport
-from serialsync.transports.simulated import PROMPT
+from serialsync.transports.simulated import GROUP_FILE, PROMPT
 from serialsync.watcher import Watcher
-
-try:  # the pacers are moving out of transports/ into their own package
-    from serialsync.keyboard import EchoPacer as EchoPacer  # re-exported for the benchmarks
-    from serialsync.keyboard import Pacer
-except ImportError:  # pragma: no cover - before the move
-    from serialsync.transports.pacing import EchoPacer as EchoPacer  # type: ignore[no-redef]
-    from serialsync.transports.pacing import Pacer
 
 READY_TIMEOUT = 60.0
 WARM_UP = "x" * 400  # 25 chunks of an echo pacer: its echo-time estimate has settled after them
@@ -170,7 +165,7 @@ class BoardGroup:
 
     def _open_one(self, name: str, pairs: list[tuple[str, str]]) -> Board:
         transport: Transport = SimulatedBoard(
-            workdir=self.root / name, shell=self.shell, group_text=wire.group_file_text(name, pairs)
+            workdir=self.root / name, shell=self.shell, files={GROUP_FILE: wire.group_file_text(name, pairs)}
         )
         if self.wrap is not None:
             transport = self.wrap(name, transport)

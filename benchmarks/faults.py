@@ -33,6 +33,7 @@ from serialsync.keyboard import EchoPacer, Pacer
 from serialsync.protocol import wire
 from serialsync.transports import SimulatedBoard
 from serialsync.transports.faulty import Faults, FaultyTransport
+from serialsync.transports.simulated import GROUP_FILE
 from serialsync.watcher import CallRecord, Watcher
 
 SHELLS = ("busybox", "dash", "bash", "dash")
@@ -145,7 +146,9 @@ def fault_run(
 
     for i, (name, shell) in enumerate(zip(names, shells, strict=True)):
         board = SimulatedBoard(
-            workdir=workdir / name, shell=shell, group_text=wire.group_file_text(name, [(n, "peer") for n in names])
+            workdir=workdir / name,
+            shell=shell,
+            files={GROUP_FILE: wire.group_file_text(name, [(n, "peer") for n in names])},
         )
         # Faults from the first byte typed, both ways.
         hop = FaultyTransport(board, to_board=faults, from_board=faults, seed=seed * 100 + i)

@@ -67,10 +67,6 @@ class UnknownDevice(CoordinatorError):
     """A call came from, or named, a device that is not in the group."""
 
 
-class MessageIdConflict(CoordinatorError):
-    """A message ID was used against the rules."""
-
-
 class DeviceLeft(CoordinatorError):
     """A device the call depends on has left the group (failed or finished)."""
 

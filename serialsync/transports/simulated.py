@@ -57,7 +57,7 @@ class SimulatedBoard(PtyProcessTransport):
     """A shell on a pty in its own directory, workdir.
 
     ``files`` (name -> bytes) are written into workdir before the shell
-    starts; ``group_text`` is short for ``files={GROUP_FILE: group_text}``.
+    starts (the group file: ``files={GROUP_FILE: text}``).
     ``helpers=False``: a board whose image has no helpers (they get typed in).
     """
 
@@ -67,7 +67,6 @@ class SimulatedBoard(PtyProcessTransport):
         workdir: Path,
         shell: str = "sh",
         files: Mapping[str, bytes] | None = None,
-        group_text: bytes | None = None,
         spec: str = "",
         helpers: bool = True,
         login: tuple[str, str] | None = None,
@@ -92,10 +91,7 @@ class SimulatedBoard(PtyProcessTransport):
         path.append(os.environ.get("PATH", "/usr/bin:/bin"))
         self.group_file = workdir / GROUP_FILE
         self.cache_file = workdir / CACHE_FILE
-        placed = dict(files or {})
-        if group_text is not None:
-            placed[GROUP_FILE] = group_text
-        for name, data in placed.items():
+        for name, data in (files or {}).items():
             (workdir / _file_name(name)).write_bytes(data)
         env = {
             "PATH": os.pathsep.join(path),

@@ -12,6 +12,7 @@ from serialsync.coordinator import Member, MemoryCoordinator
 from serialsync.protocol import wire
 from serialsync.transports import SimulatedBoard
 from serialsync.transports.faulty import Faults, FaultyTransport
+from serialsync.transports.simulated import GROUP_FILE
 from serialsync.watcher import Watcher
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def test_lossy_both_directions_lose_nothing_and_invent_nothing(tmp_path, seed, d
         board = SimulatedBoard(
             workdir=tmp_path / name,
             shell="dash",
-            group_text=wire.group_file_text(name, [(n, "peer") for n in names]),
+            files={GROUP_FILE: wire.group_file_text(name, [(n, "peer") for n in names])},
         )
         hop = FaultyTransport(board, seed=seed + i)
         watcher = Watcher(name, coordinator, hop.write, call_timeout=60, ack_timeout=1.0)

@@ -167,7 +167,8 @@ def fault_run(
         with reading(sessions, seen):
             for session in sessions:
                 session.sendline(script(rounds))
-            deadline = Deadline.after(timeout)
+            # The run's own budget: a call may take `timeout`, and a lossy round a while.
+            deadline = Deadline.after(2 * timeout + 20 * rounds)
             for name in names:
                 if not finished[name].wait(max(deadline.remaining, 0.0)):
                     run.blocked.append(name)

@@ -52,11 +52,17 @@ class CoordinatorError(SerialsyncError):
 
 
 class GroupTimeout(CoordinatorError):
-    """A blocking group call reached its deadline; ``missing`` names the devices it still waited for."""
+    """A blocking group call reached its deadline.
 
-    def __init__(self, message: str, *, missing: tuple[str, ...] = ()) -> None:
+    ``missing`` names the devices it still waited for; ``doing`` says, for
+    each of them that was itself waiting in a call then, which call
+    (``lava-sync 'b'``); one not in ``doing`` was in no group call.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...] = (), doing: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.missing = missing
+        self.doing = dict(doing or {})
 
 
 class UnknownRole(CoordinatorError):

@@ -158,6 +158,9 @@ class MemoryCoordinator(Coordinator):
                 remaining = deadline.remaining
                 if remaining <= 0:
                     error = on_timeout()
+                    error.doing = {
+                        w.call.device: w.call.describe() for w in self._waiters if w.call.device in error.missing
+                    }
                     log.warning("%s: %s", device, error)
                     raise error
                 if waiter not in self._waiters:

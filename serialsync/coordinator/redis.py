@@ -388,6 +388,7 @@ class RedisCoordinator(Coordinator):
                     error = on_timeout()
                     if error is None:
                         continue
+                    error.doing = self._doing(error.missing)
                     log.warning("%s: %s", device, error)
                     raise error
                 if entry is None:
@@ -468,6 +469,13 @@ class RedisCoordinator(Coordinator):
             else:
                 senders[call.message_id] = {field.partition(b"\x00")[0].decode() for field in held}
         self._stuck.report(stuck_report(self._members, left, calls, senders, at_sync))
+
+    def _doing(self, devices: tuple[str, ...]) -> dict[str, str]:
+        """What each of these devices waits in now, on any host (nothing when Redis is away)."""
+        try:
+            return {device: what for device, what in self.blocked().items() if device in devices}
+        except CoordinatorError:
+            return {}
 
     def report_stuck_to(self, on_stuck: Callable[[str], None]) -> None:
         self._stuck.listen(on_stuck)

@@ -478,6 +478,18 @@ def check_wait_timeout_names_message(make: Factory) -> None:
         _assert_names(str(error), ["'never'", format_seconds(SHORT)], [])
 
 
+def check_timeout_says_what_each_missing_device_waits_in(make: Factory) -> None:
+    """A timed-out call carries, for each device it waited for, the call that device waits in (if any)."""
+    with _coordinator(make, _trio()) as group:
+        waiter = _Call(lambda: group.wait(SERVER, "never-sent", _long()), "wait server")
+        assert group.wait_blocked(SERVER, _long()) == "lava-wait 'never-sent'"
+        error = _raises(GroupTimeout, lambda: group.sync(CLIENT1, "barrier", _short()))
+        assert set(error.missing) == {SERVER, CLIENT2}, error.missing
+        assert error.doing == {SERVER: "lava-wait 'never-sent'"}, error.doing  # CLIENT2 is in no call
+        group.send(CLIENT2, "never-sent", {})
+        waiter.result()
+
+
 def check_wait_all_timeout_names_missing_devices(make: Factory) -> None:
     with _coordinator(make, _trio()) as group:
         group.send(SERVER, "ready", {})
@@ -649,6 +661,7 @@ def check_close_releases_waiters(make: Factory) -> None:
 
 
 ALL_CHECKS: list[Callable[[Factory], None]] = [
+    check_timeout_says_what_each_missing_device_waits_in,
     check_member_validation,
     check_group_queries,
     check_unknown_device_rejected,

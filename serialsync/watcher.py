@@ -38,9 +38,9 @@ from .protocol import (
 )
 from .protocol.recovery import Action, Arm, Note, Recovery, TypeBytes
 from .protocol.replies import DEFAULT_MAX_LINE
-from .serving import API_NAMES, CallRecord, blocks, record_of, serve
+from .serving import CallRecord, blocks, record_of, serve
 
-__all__ = ["ACK_TIMEOUT", "API_NAMES", "CallRecord", "Watcher"]
+__all__ = ["ACK_TIMEOUT", "CallRecord", "Watcher"]
 
 log = logging.getLogger("serialsync.watcher")
 
@@ -135,12 +135,14 @@ class Watcher:
         if token is None:
             self._serve_request(event)
             return
-        with self._lock:
-            self._recovery.intact()
         if isinstance(event, ReplyReceived):
             with self._lock:
+                self._recovery.intact()
                 self._recovery.confirmed(token)
-        elif isinstance(event, ResendRequest):
+            return
+        with self._lock:
+            self._recovery.intact()
+        if isinstance(event, ResendRequest):
             self._recover(lambda now: self._recovery.resend_asked(token, now))
         else:
             with self._lock:

@@ -31,8 +31,8 @@ ALLOWED = {
     "timeline": {"errors", "_time", "_text", "protocol", "coordinator", "transports", "watcher", "console", "replay"},
     "status": {"errors", "_time", "protocol", "coordinator", "transports", "watcher", "console", "install", "job"},
     "job": {
-        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "keyboard", "watcher",
-        "console", "install", "timeline",
+        "errors", "_time", "_text", "_resources", "protocol", "coordinator", "transports", "keyboard", "serving",
+        "watcher", "console", "install", "timeline",
     },
     # a group of boards driven from Python (the pytest plugin's and labgrid's runtime)
     "boards": {

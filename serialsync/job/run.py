@@ -18,14 +18,15 @@ import pexpect
 
 from .._time import Deadline, RunClock
 from ..console import ConsoleSession
-from ..coordinator import Coordinator, Member, MemoryCoordinator, calls
+from ..coordinator import Coordinator, Member, MemoryCoordinator
 from ..errors import CoordinatorError, SerialsyncError
 from ..keyboard import make_pacer
-from ..protocol import wire
+from ..protocol import Request, wire
+from ..serving import API_NAMES, CallRecord, blocks
 from ..timeline import write_run_timeline
 from ..transports import Transport, open_transport
 from ..transports.simulated import GROUP_FILE
-from ..watcher import API_NAMES, CallRecord, Watcher
+from ..watcher import Watcher
 from .board import wait_ready
 from .device import BOARD_DIR, DeviceRun, never_ran
 from .interrupt import Interrupt
@@ -54,9 +55,9 @@ def _depart(job: Job, device: Device, coordinator: Coordinator, result: DeviceRe
         coordinator.leave(device.name, result.reason or "finished its steps")
 
 
-def _blocking_started(reporter: Reporter, device: Device, request: object) -> None:
-    api = API_NAMES.get(type(request))
-    if api in calls.BLOCKING_CALLS:
+def _blocking_started(reporter: Reporter, device: Device, request: Request) -> None:
+    if blocks(request):
+        api = API_NAMES[type(request)]
         reporter.call_started(device, api, getattr(request, "message_id", None), getattr(request, "role", None))
 
 

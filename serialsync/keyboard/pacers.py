@@ -21,12 +21,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from .._time import SYSTEM_CLOCK, Clock
 from ..errors import EchoMismatch
 
 log = logging.getLogger("serialsync.pacing")
+
+_QUIET_FLOOR = 0.001  # the least the board must print nothing before a line is typed
+_QUIET_CEILING = 0.02  # after lines killed (output printed into them), the quiet grows up to this
+_ANSWER_LONGEST = 0.05  # output later than this after a line end is a command's, not the shell's answer
 
 Write = Callable[[bytes], None]
 KILL = b"\x15"  # ^U, the default VKILL: erases the line typed so far
@@ -143,6 +148,7 @@ class EchoPacer(Pacer):
         self,
         *,
         chunk: int = 16,
+        window: int = 4,
         echo_timeout: float = 2.0,
         attempts: int = 8,
         line_attempts: int = 64,
@@ -152,7 +158,10 @@ class EchoPacer(Pacer):
     ) -> None:
         if chunk < 1:
             raise ValueError("chunk must be at least 1 byte")
+        if window < 1:
+            raise ValueError("window must be at least 1 chunk")
         self.chunk = chunk
+        self.window = window  # chunks typed ahead of their echo; 1: wait for each chunk's echo
         self.echo_timeout = echo_timeout
         self.attempts = attempts  # repairs of one chunk in place
         self.line_attempts = max(attempts, line_attempts)  # whole-line retypes of a checked line
@@ -161,13 +170,23 @@ class EchoPacer(Pacer):
         self.repairs = 0  # chunks or lines erased and typed again
         self._clock = clock
         self._echo_time = echo_timeout / 8  # running estimate of a chunk's echo time
+        self._learned = False  # whether the estimates come from a measure yet
+        self._byte_time = 0.001  # running estimate of one byte's share of it: 9600 baud to start
+        self._quiet = _QUIET_FLOOR  # how long the board must print nothing before a line is typed
+        self._answer = 0.0  # how soon the board answers a line end (a prompt), recent worst case
+        self._line_ended: float | None = None  # when the last line end was typed, until the answer came
         self._cond = threading.Condition()
         self._line: _EchoLine | None = None  # set while a line is being typed
         self._last_output = 0.0  # when the board last printed anything
 
     def observe(self, data: bytes) -> None:
         with self._cond:
-            self._last_output = self._clock.monotonic()
+            self._last_output = now = self._clock.monotonic()
+            if self._line_ended is not None and data.strip(b"\r\n"):
+                # The first output after a line end but its echo: the shell's answer (a prompt).
+                if now - self._line_ended <= _ANSWER_LONGEST:
+                    self._answer = max(now - self._line_ended, 0.9 * self._answer)
+                self._line_ended = None
             if self._line is not None:
                 self._line.feed(data)
             self._cond.notify_all()
@@ -193,28 +212,44 @@ class EchoPacer(Pacer):
         return min(self.echo_timeout, max(0.05, 8 * self._echo_time))
 
     def _await_quiet(self, limit: float | None = None, after: float | None = None) -> None:
-        """Until the board has printed nothing for a few echo times (at most limit, or echo_timeout).
+        """Until the board has printed nothing for a little while (at most limit, or echo_timeout).
 
-        With `after`, only a quiet that follows output printed after that moment
-        counts: the board's answer to what was just typed has come and ended.
+        And until the board's answer to the last line end (a prompt) has begun,
+        or the time it usually takes has passed. With `after`, only a quiet that
+        follows output printed after that moment counts: the board's answer to
+        what was just typed has come and ended.
         """
-        quiet = min(self.echo_timeout / 4, max(0.02, 3 * self._echo_time))
+        quiet = self._quiet_for()
         deadline = self._clock.monotonic() + (limit or self.echo_timeout)
         with self._cond:
             while (now := self._clock.monotonic()) < deadline:
-                silent_for = now - self._last_output
                 answered = after is None or self._last_output > after
-                if silent_for >= quiet and answered:
+                until = self._last_output + quiet if answered else now + quiet
+                if self._line_ended is not None:
+                    until = max(until, self._line_ended + min(1.5 * self._answer, self.echo_timeout / 4))
+                if now >= until:
+                    if self._line_ended is not None:
+                        self._answer /= 2  # no answer this time (a heredoc's line, PS2 empty): expect less
                     return
                 # Pacing the board, as the echo itself does.
-                self._cond.wait(min(deadline - now, quiet - silent_for if answered else quiet))
+                self._cond.wait(min(deadline, until) - now)
 
     def _board_text(self) -> bytes:
         with self._cond:
             return bytes(self._line.text) if self._line is not None else b""
 
-    def _learn(self, sent: float) -> None:
-        self._echo_time = 0.8 * self._echo_time + 0.2 * (self._clock.monotonic() - sent)
+    def _learn(self, sent: float, ahead: int) -> None:
+        """An echo came in complete: typed at sent, with ahead bytes (itself included) not yet echoed then."""
+        took = self._clock.monotonic() - sent
+        weight = 0.2 if self._learned else 1.0  # the first measure replaces the guess
+        self._learned = True
+        self._echo_time += weight * (took - self._echo_time)
+        self._byte_time += weight * (took / max(1, ahead) - self._byte_time)
+
+    def _quiet_for(self) -> float:
+        # A few byte times at the link's rate, so a burst of output is not cut in two;
+        # longer after lines were killed, as output printed into them may do that.
+        return min(self.echo_timeout / 4, max(self._quiet, 4 * self._byte_time))
 
     def _type_line(self, body: bytes, newline: bytes, write: Write, checked: bool) -> None:
         with self._cond:
@@ -230,13 +265,21 @@ class EchoPacer(Pacer):
                 # command's output, a line editor redrawing after ^U), so that
                 # what precedes our text on its line is known before we type.
                 self._await_quiet()
+                with self._cond:
+                    self._line_ended = None  # output from now on may be our own echo
                 base = len(self._board_text())
+                repairs = self.repairs
                 outcome = self._type_chunks(body, base, write)
                 if outcome == _TYPED and self._hand_over(body, newline, base, write, self.attempts):
+                    if self.repairs == repairs:
+                        self._quiet = max(_QUIET_FLOOR, self._quiet * 0.9)
                     return
                 silent = silent + 1 if outcome == _SILENT else 0
                 if silent >= 2:
                     break  # twice no echo at all: this board does not echo
+                # The board may have printed into the line as it was typed (a prompt
+                # slower than the quiet waited for): wait longer before the next lines.
+                self._quiet = min(_QUIET_CEILING, self._quiet * 2)
                 after_kill = self._kill(write, after_kill)
             raise EchoMismatch(
                 "the board's echo did not match a typed line after "
@@ -256,14 +299,27 @@ class EchoPacer(Pacer):
         self._await_quiet()
         line = self._line
         assert line is not None
-        for at in range(0, len(body), self.chunk):
-            chunk = body[at : at + self.chunk]
-            enough, sent = line.received + len(chunk), self._clock.monotonic()
-            write(chunk)
-            with self._cond:
-                echoed = self._cond.wait_for(lambda enough=enough: line.received >= enough, self._patience())
-            if echoed:
-                self._learn(sent)
+        with self._cond:
+            self._line_ended = None
+        start = line.received
+        typed = 0
+        in_flight: deque[tuple[int, float, int]] = deque()
+        while typed < len(body):
+            with self._cond:  # room for a chunk: at most `window` chunks ahead of the echo
+                self._cond.wait_for(
+                    lambda typed=typed: typed + self.chunk - (line.received - start) <= self.window * self.chunk,
+                    self._patience(),
+                )
+            echoed = self._confirm(in_flight, line.received - start)
+            piece = body[typed : typed + max(self.chunk, self.window * self.chunk - (typed - echoed))]
+            in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - echoed))
+            write(piece)
+            typed += len(piece)
+        with self._cond:
+            self._cond.wait_for(lambda: line.received - start >= typed, self._patience())
+        self._confirm(in_flight, line.received - start)
+        with self._cond:
+            self._line_ended = self._clock.monotonic() if newline else None
         write(newline)
 
     def _kill(self, write: Write, before: bytes | None) -> bytes:
@@ -295,7 +351,10 @@ class EchoPacer(Pacer):
             line = self._line
             assert line is not None
             ends, returns = line.ends, line.returns
+            with self._cond:
+                self._line_ended = self._clock.monotonic()
             write(newline)
+
             # The echo of a line end is CR LF: either one is enough (the other may be damaged
             # on the way back); typing the line end again would run the line twice.
             def took(_text: bytes, line: _EchoLine = line, ends: int = ends, returns: int = returns) -> bool:
@@ -320,56 +379,84 @@ class EchoPacer(Pacer):
         assert line is not None
         before = line.backspaces
         write(self.erase * count)
-        self._board_line(lambda text: len(text) <= keep, self._patience())
+        # Until the line is that short, or as many erasures echoed (when output
+        # printed into the line keeps it longer than we typed it).
+        self._board_line(lambda text: len(text) <= keep or line.backspaces - before >= count, self._patience())
         self._await_quiet(self._patience())
         return line.backspaces - before in (count, 2 * count)
 
     def _type_chunks(self, body: bytes, base: int, write: Write) -> str:
-        """Type body chunk by chunk, repairing damaged chunks in place.
+        """Type body a window of chunks ahead of its echo, repairing damage in place.
 
         Returns _TYPED when the echo shows the whole body after base, _SILENT
-        when not even the first chunk echoed, else _DAMAGED: the line must go.
+        when nothing at all echoed, else _DAMAGED: the line must go.
         """
-        done = 0
+        confirmed = typed = 0  # bytes of body the echo has shown in order; bytes typed
+        in_flight: deque[tuple[int, float, int]] = deque()  # chunks not yet echoed: (end, sent, ahead)
         budget = self.attempts * (len(body) // self.chunk + 1)  # chunk writes: a line never loops for ever
-        while done < len(body):
-            chunk = body[done : done + self.chunk]
-            want = body[: done + len(chunk)]
-            if budget <= 0:
-                return _DAMAGED
-            budget -= 1
-            sent = self._clock.monotonic()
-            write(chunk)
-            # Done waiting when the echo is complete or already wrong.
-            settled = self._board_line(
-                lambda text, want=want: len(text) - base >= len(want) or not want.startswith(text[base:]),
+        while confirmed < len(body):
+            # What the window has room for goes in one write: a chunk at least, unless the last.
+            room = self.window * self.chunk - (typed - confirmed)
+            if typed < len(body) and room >= min(self.chunk, len(body) - typed):
+                if budget <= 0:
+                    return _DAMAGED
+                budget -= 1
+                piece = body[typed : typed + room]
+                in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - confirmed))
+                write(piece)
+                typed += len(piece)
+            want = body[:typed]
+            # Done waiting when the echo has shown more, or shown something wrong.
+            self._board_line(
+                lambda text, want=want, shown=confirmed: len(text) - base > shown or not want.startswith(text[base:]),
                 self._patience(),
             )
-            if settled and self._board_text()[base:] == want:
-                self._learn(sent)
-                done += len(chunk)
+            shown = self._board_text()[base:]
+            if len(shown) > confirmed and want.startswith(shown):
+                confirmed = self._confirm(in_flight, len(shown))
                 continue
-            # Damaged. A slow console echoes byte by byte: the rest of the chunk
-            # may still be on its way, and the board holds it too. Judge (and
+            # No echo for a while, or a wrong one. A slow console echoes byte by byte:
+            # the rest may still be on its way, and the board holds it too. Judge (and
             # erase) only once the echo has stopped, or DELs fall short of it.
             self._await_quiet(self._patience())
-            text = self._board_text()
-            if text[base:] == want:
-                self._learn(sent)  # only slow, not damaged: keep it
-                done += len(chunk)
+            shown = self._board_text()[base:]
+            if shown == want:
+                confirmed = self._confirm(in_flight, typed)  # only slow, not damaged: keep it
                 continue
-            if done == 0 and len(text) == base:
+            if confirmed == 0 and not shown and len(self._board_text()) == base:
                 return _SILENT  # nothing echoed at all: this board may not echo
+            keep = _common_prefix(shown, want)
             self.repairs += 1
-            log.info("echo of a typed chunk did not match; erasing %d bytes and typing them again", len(chunk))
+            log.info("echo of typed bytes did not match; erasing %d bytes and typing them again", typed - keep)
             # Erased by what was typed: right whichever way the damage came, unless a
             # byte was lost or added on the way in. Only the echo showing exactly the
-            # line confirmed so far, after exactly as many erasures as DELs typed, proves
-            # it (a DEL doubled on the way in and a byte doubled on the way back cancel
-            # out in the line's text, not in the count); else the line must go.
-            if not self._erase(len(chunk), base + done, write) or self._board_text()[base:] != body[:done]:
+            # line kept, after exactly as many erasures as DELs typed, proves it (a DEL
+            # doubled on the way in and a byte doubled on the way back cancel out in
+            # the line's text, not in the count); else the line must go.
+            if keep == typed:
+                return _DAMAGED  # a byte added after all that was typed: which way, the echo cannot tell
+            if not self._erase(typed - keep, base + keep, write) or self._board_text()[base:] != body[:keep]:
                 return _DAMAGED
+            typed = confirmed = keep
+            in_flight.clear()
         return _TYPED if self._board_text()[base:] == body else _DAMAGED
+
+    def _confirm(self, in_flight: deque[tuple[int, float, int]], shown: int) -> int:
+        """The echo has shown `shown` bytes: learn from the chunks it completed."""
+        while in_flight and in_flight[0][0] <= shown:
+            _, sent, ahead = in_flight.popleft()
+            self._learn(sent, ahead)
+        return shown
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
 
 _TYPED, _DAMAGED, _SILENT = "typed", "damaged", "silent"
 

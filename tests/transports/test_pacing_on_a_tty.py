@@ -22,7 +22,7 @@ LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghi
 
 
 class TtyBoard:
-    """A shell reading one line from a pty, its output fed to a pacer byte by byte."""
+    """A shell reading one line (or what script says) from a pty, its output fed to a pacer byte by byte."""
 
     def __init__(
         self,
@@ -30,11 +30,13 @@ class TtyBoard:
         pacer: EchoPacer,
         byte_time: float = 0.0,
         echo_damage: Callable[[int, int], bytes] | None = None,
+        script: str = 'IFS= read -r line; printf "%s" "$line" > "$1"',
+        typing_time: float = 0.0,
     ) -> None:
         self.got = tmp_path / "got"
         self.master, slave = os.openpty()
         self.proc = subprocess.Popen(
-            ["sh", "-c", 'IFS= read -r line; printf "%s" "$line" > "$1"', "sh", str(self.got)],
+            ["sh", "-c", script, "sh", str(self.got)],
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -43,6 +45,7 @@ class TtyBoard:
         os.close(slave)
         self.written = bytearray()
         self.byte_time = byte_time  # a slow UART: seconds per byte of output
+        self.typing_time = typing_time  # and per byte typed in
         self.echo_damage = echo_damage  # (position, byte) -> what the host reads instead
         self.reader = threading.Thread(target=self._read, args=(pacer,), daemon=True)
         self.reader.start()
@@ -66,7 +69,12 @@ class TtyBoard:
 
     def write(self, data: bytes) -> None:
         self.written += data
-        os.write(self.master, data)
+        if not self.typing_time:
+            os.write(self.master, data)
+            return
+        for i in range(len(data)):
+            os.write(self.master, data[i : i + 1])
+            time.sleep(self.typing_time)  # sleep-ok: the slow wire's pace, not synchronisation
 
     def line_read(self) -> bytes:
         assert self.proc.wait(10) == 0
@@ -172,13 +180,19 @@ def test_echo_pacing_repairs_changes_in_many_chunks_of_a_long_line_in_place(tmp_
     pacer = EchoPacer()
     board = TtyBoard(tmp_path, pacer)
 
+    changed = []
+
     def damage(at: int, byte: int) -> bytes:
-        return b"#" if at < len(long_line) and at % 80 == 41 else bytes([byte])
+        # Text bytes only: a DEL changed on the way in leaves the line unknown (a kill, tested above).
+        if at < 2 * len(long_line) and at % 80 == 41 and byte != 0x7F and len(changed) < 12:
+            changed.append(at)
+            return b"#"
+        return bytes([byte])
 
     write = typed_with_damage(board, damage)
     pacer.type(long_line + b"\n", write)
     assert board.line_read() == long_line
-    assert pacer.repairs >= 12 and KILL not in board.written
+    assert len(changed) == 12 and pacer.repairs == 12 and KILL not in board.written
 
 
 def test_echo_pacing_a_long_line_with_bytes_lost_and_changed_arrives_whole(tmp_path):
@@ -243,3 +257,53 @@ def test_echo_pacing_keeps_a_chunk_whose_echo_is_only_slow(tmp_path):
     pacer.type(LINE[:40] + b"\n", board.write)
     assert board.line_read() == LINE[:40]
     assert pacer.repairs == 0 and bytes(board.written) == LINE[:40] + b"\n"
+
+
+def test_echo_pacing_types_ahead_of_the_echo_but_never_more_than_its_window(tmp_path):
+    """Waiting for each chunk's echo before the next left the wire idle for a round trip per chunk.
+
+    Several chunks go before their echo is in, so a line goes at the wire's
+    rate; never more than the window, so a board that drops what it cannot take
+    in time loses at most that much.
+    """
+    pacer = EchoPacer(chunk=16, window=4)
+    echoed = 0
+    observe = pacer.observe
+
+    def counting(data: bytes) -> None:
+        nonlocal echoed
+        echoed += len(data)
+        observe(data)
+
+    pacer.observe = counting  # type: ignore[method-assign]
+    board = TtyBoard(tmp_path, pacer, byte_time=0.0002)
+    ahead = []
+
+    def write(data: bytes) -> None:
+        ahead.append(len(board.written) + len(data) - echoed)
+        board.write(data)
+
+    pacer.type(LINE + LINE + b"\n", write)
+    assert board.line_read() == LINE + LINE
+    assert pacer.repairs == 0
+    assert max(ahead) > 16, "the pacer waited for each chunk's echo"
+    assert max(ahead) <= 4 * 16
+
+
+def test_echo_pacing_learns_a_slow_prompt_instead_of_typing_into_it(tmp_path):
+    """A board that prints its prompt 5 ms after each line: a line typed before it comes is killed.
+
+    The pacer waits a millisecond of quiet between lines at first; after a
+    line killed for the prompt printed into it, it waits longer and learns
+    how soon the board answers, so later lines go without a kill.
+    """
+    pacer = EchoPacer()
+    lines = [b"line %02d " % i + b"x" * 40 for i in range(16)]
+    script = (
+        'while IFS= read -r line && [ "$line" != end ]; do '
+        'printf "%s\\n" "$line" >> "$1"; sleep 0.005; printf "> "; done'
+    )
+    board = TtyBoard(tmp_path, pacer, byte_time=0.0003, typing_time=0.0003, script=script)
+    pacer.type(b"".join(line + b"\n" for line in lines) + b"end\n", board.write)
+    assert board.line_read().splitlines() == lines
+    assert board.written.count(KILL * 2) < len(lines) // 2, "every line was typed into the prompt"

@@ -294,33 +294,32 @@ class EchoPacer(Pacer):
         """A line with its own checksum: typed as fast as the board echoes it, never repaired.
 
         Its reader refuses a damaged copy and asks for it again; erasing by the
-        echo on a link that damages the echo too would only cost time.
+        echo on a link that damages the echo too would only cost time. Nor is
+        the board's quiet awaited: the line end goes with the line, within the
+        window, as an answer the board is waiting for should.
         """
-        self._await_quiet()
         line = self._line
         assert line is not None
+        data = body + newline
         with self._cond:
             self._line_ended = None
         start = line.received
         typed = 0
         in_flight: deque[tuple[int, float, int]] = deque()
-        while typed < len(body):
+        while typed < len(data):
             with self._cond:  # room for a chunk: at most `window` chunks ahead of the echo
                 self._cond.wait_for(
                     lambda typed=typed: typed + self.chunk - (line.received - start) <= self.window * self.chunk,
                     self._patience(),
                 )
             echoed = self._confirm(in_flight, line.received - start)
-            piece = body[typed : typed + max(self.chunk, self.window * self.chunk - (typed - echoed))]
+            piece = data[typed : typed + max(self.chunk, self.window * self.chunk - (typed - echoed))]
             in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - echoed))
+            if typed + len(piece) == len(data) and newline:
+                with self._cond:
+                    self._line_ended = self._clock.monotonic()
             write(piece)
             typed += len(piece)
-        with self._cond:
-            self._cond.wait_for(lambda: line.received - start >= typed, self._patience())
-        self._confirm(in_flight, line.received - start)
-        with self._cond:
-            self._line_ended = self._clock.monotonic() if newline else None
-        write(newline)
 
     def _kill(self, write: Write, before: bytes | None) -> bytes:
         """Erase the whole line; returns what the board then shows (normally nothing, or its prompt)."""

@@ -12,7 +12,10 @@ Rows:
 * ``typing.echo``: the UART alone;
 * ``typing.latency``: behind an FTDI-like adapter whose receive side holds
   bytes until its 16 ms latency timer runs out or a USB packet (62 bytes)
-  is full: each echo the pacer waits for comes up to 16 ms late;
+  is full: each echo the pacer waits for comes up to 16 ms late. No target:
+  a line is proven by its echo, then its line end's, so each line waits for
+  the timer twice whatever the host does; the row shows what low-latency
+  mode saves;
 * ``typing.lowlatency``: the same adapter in low-latency mode (each byte
   handed over at once), what ``low_latency=1`` asks of a serial port.
 """
@@ -109,16 +112,19 @@ def run(ctx: Context) -> list[Row]:
         except Exception as e:
             rows.append(Row.failed(key, figure, e))
             continue
-        rows.append(rate_row(key, figure, elapsed, wire, f"{lines} lines of {LINE_CHARS} characters a sample"))
+        what = f"{lines} lines of {LINE_CHARS} characters a sample"
+        if latency:
+            what += "; each line waits for the latency timer twice (its echo, its line end's echo)"
+        rows.append(rate_row(key, figure, elapsed, wire, what, targeted=not latency))
     return rows
 
 
-def rate_row(key: str, figure: str, elapsed: list[float], wire: list[float], what: str) -> Row:
+def rate_row(key: str, figure: str, elapsed: list[float], wire: list[float], what: str, targeted: bool = True) -> Row:
     """A row whose target is a share of the wire rate: met when elapsed / wire <= 1 / TARGET_RATE."""
-    row = Row.timed(
-        key, figure, elapsed, wire, floor_label="wire time", target=f">= {TARGET_RATE:.0%} of wire rate (<= 1.25x)"
-    )
-    row.met = row.ratio is not None and row.ratio <= 1 / TARGET_RATE
+    target = f">= {TARGET_RATE:.0%} of wire rate (<= 1.25x)" if targeted else ""
+    row = Row.timed(key, figure, elapsed, wire, floor_label="wire time", target=target)
+    if targeted:
+        row.met = row.ratio is not None and row.ratio <= 1 / TARGET_RATE
     rate = f"{1 / row.ratio:.0%} of wire rate" if row.ratio else "no rate"
     row.note = f"{rate}; {what}"
     return row

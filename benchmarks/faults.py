@@ -77,7 +77,10 @@ def script(rounds: int) -> str:
 
     Typed as short lines, as steps are: a line's odds of crossing such a link
     whole fall with its length (at 1e-2 both ways, a 200-byte line has about
-    four faults a pass), and only a whole line is ever handed over.
+    four faults a pass), and only a whole line is ever handed over. After
+    the last call the console is read and dropped, as a job's step does
+    while it waits for the go-ahead: a reply typed again (its confirmation
+    was lost) or a retry line then reaches no shell.
     """
     quoted = "'" + VALUE.replace("'", "'\\''") + "'"
     return "\n".join(
@@ -90,6 +93,7 @@ def script(rounds: int) -> str:
             "lava-wait-all v$i",
             "done",
             'echo "STEP-DONE-$i"',
+            "cat >/dev/null",
         ]
     )
 

@@ -5,12 +5,12 @@ A Pacer decides how bytes are written to a console:
 * ``Pacer()`` writes at once (ptys, qemu's UART: they push back);
 * ``FixedPacer(delay)`` waits ``delay`` seconds after each byte (LAVA's
   ``character_delay``);
-* ``EchoPacer()`` writes a few bytes, waits until the board has echoed them,
-  then writes the next ones, so a line goes exactly as fast as the board
-  takes it; and it checks the echo: a line whose echo does not match is
-  erased with the tty's kill character (^U) and typed again, so a damaged
-  line never reaches whoever reads the board's tty. Only then is the newline
-  typed.
+* ``EchoPacer()`` writes while following the board's echo, a few chunks
+  ahead of it at most, so a line goes as fast as the board takes it; and it
+  checks the echo: bytes whose echo does not match are erased and typed
+  again, or the line is erased with the tty's kill character (^U) and typed
+  again, so a damaged line never reaches whoever reads the board's tty. Only
+  then is the newline typed.
 
 Pacers see the console's output through ``observe()``: whoever reads the
 console (the watcher) hands every chunk to it.
@@ -129,7 +129,7 @@ def _garbled(echo: bytes, chunk: bytes, most: int = 3) -> bool:
 
 
 class EchoPacer(Pacer):
-    """Types a chunk, checks the board's echo of it, repairs it if damaged.
+    """Types a window of chunks ahead of the board's echo, checks the echo, repairs damage.
 
     The echo can be damaged on its way back as well as the typed bytes on
     their way in, and the two cannot be told apart. So a damaged chunk is
@@ -294,15 +294,15 @@ class EchoPacer(Pacer):
         """A line with its own checksum: typed as fast as the board echoes it, never repaired.
 
         Its reader refuses a damaged copy and asks for it again; erasing by the
-        echo on a link that damages the echo too would only cost time. Nor is
-        the board's quiet awaited: the line end goes with the line, within the
-        window, as an answer the board is waiting for should.
+        echo on a link that damages the echo too would only cost time. Nor does
+        it wait for the board to be quiet, and its line end goes with it: the
+        board is waiting for this line.
         """
         line = self._line
         assert line is not None
         data = body + newline
         with self._cond:
-            self._line_ended = None
+            self._line_ended = None  # what the board prints next answers this line, not a prompt
         start = line.received
         typed = 0
         in_flight: deque[tuple[int, float, int]] = deque()
@@ -315,9 +315,6 @@ class EchoPacer(Pacer):
             echoed = self._confirm(in_flight, line.received - start)
             piece = data[typed : typed + max(self.chunk, self.window * self.chunk - (typed - echoed))]
             in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - echoed))
-            if typed + len(piece) == len(data) and newline:
-                with self._cond:
-                    self._line_ended = self._clock.monotonic()
             write(piece)
             typed += len(piece)
 

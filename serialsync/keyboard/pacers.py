@@ -32,6 +32,7 @@ log = logging.getLogger("serialsync.pacing")
 _QUIET_FLOOR = 0.001  # the least the board must print nothing before a line is typed
 _QUIET_CEILING = 0.02  # after lines killed (output printed into them), the quiet grows up to this
 _ANSWER_LONGEST = 0.05  # output later than this after a line end is a command's, not the shell's answer
+_WIDEN_AFTER = 8  # clean lines in a row before the window grows by a chunk again
 
 Write = Callable[[bytes], None]
 KILL = b"\x15"  # ^U, the default VKILL: erases the line typed so far
@@ -161,7 +162,9 @@ class EchoPacer(Pacer):
         if window < 1:
             raise ValueError("window must be at least 1 chunk")
         self.chunk = chunk
-        self.window = window  # chunks typed ahead of their echo; 1: wait for each chunk's echo
+        self.window = window  # most chunks typed ahead of their echo; 1: wait for each chunk's echo
+        self._window = window  # as many as the board has taken lately (halved when a line was killed)
+        self._clean = 0  # lines typed without a repair since the window last changed
         self.echo_timeout = echo_timeout
         self.attempts = attempts  # repairs of one chunk in place
         self.line_attempts = max(attempts, line_attempts)  # whole-line retypes of a checked line
@@ -272,14 +275,12 @@ class EchoPacer(Pacer):
                 outcome = self._type_chunks(body, base, write)
                 if outcome == _TYPED and self._hand_over(body, newline, base, write, self.attempts):
                     if self.repairs == repairs:
-                        self._quiet = max(_QUIET_FLOOR, self._quiet * 0.9)
+                        self._went_clean()
                     return
                 silent = silent + 1 if outcome == _SILENT else 0
                 if silent >= 2:
                     break  # twice no echo at all: this board does not echo
-                # The board may have printed into the line as it was typed (a prompt
-                # slower than the quiet waited for): wait longer before the next lines.
-                self._quiet = min(_QUIET_CEILING, self._quiet * 2)
+                self._went_wrong()
                 after_kill = self._kill(write, after_kill)
             raise EchoMismatch(
                 "the board's echo did not match a typed line after "
@@ -289,6 +290,22 @@ class EchoPacer(Pacer):
         finally:
             with self._cond:
                 self._line = None
+
+    def _went_clean(self) -> None:
+        self._quiet = max(_QUIET_FLOOR, self._quiet * 0.9)
+        self._clean += 1
+        if self._clean >= _WIDEN_AFTER and self._window < self.window:
+            self._window += 1
+            self._clean = 0
+
+    def _went_wrong(self) -> None:
+        """A line had to be killed: bytes were lost or added on the way, or output was printed into it."""
+        # Output printed into the line (a prompt slower than the quiet waited for):
+        # wait longer before the next lines. Bytes lost on the way in (a board whose
+        # input overruns when typed ahead of): keep fewer in flight.
+        self._quiet = min(_QUIET_CEILING, self._quiet * 2)
+        self._window = max(1, self._window // 2)
+        self._clean = 0
 
     def _pace(self, body: bytes, newline: bytes, write: Write) -> None:
         """A line with its own checksum: typed as fast as the board echoes it, never repaired.
@@ -309,11 +326,11 @@ class EchoPacer(Pacer):
         while typed < len(data):
             with self._cond:  # room for a chunk: at most `window` chunks ahead of the echo
                 self._cond.wait_for(
-                    lambda typed=typed: typed + self.chunk - (line.received - start) <= self.window * self.chunk,
+                    lambda typed=typed: typed + self.chunk - (line.received - start) <= self._window * self.chunk,
                     self._patience(),
                 )
             echoed = self._confirm(in_flight, line.received - start)
-            piece = data[typed : typed + max(self.chunk, self.window * self.chunk - (typed - echoed))]
+            piece = data[typed : typed + max(self.chunk, self._window * self.chunk - (typed - echoed))]
             in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - echoed))
             write(piece)
             typed += len(piece)
@@ -392,7 +409,7 @@ class EchoPacer(Pacer):
         budget = self.attempts * (len(body) // self.chunk + 1)  # chunk writes: a line never loops for ever
         while confirmed < len(body):
             # What the window has room for goes in one write: a chunk at least, unless the last.
-            room = self.window * self.chunk - (typed - confirmed)
+            room = self._window * self.chunk - (typed - confirmed)
             if typed < len(body) and room >= min(self.chunk, len(body) - typed):
                 if budget <= 0:
                     return _DAMAGED

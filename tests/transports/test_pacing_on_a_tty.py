@@ -183,8 +183,9 @@ def test_echo_pacing_repairs_changes_in_many_chunks_of_a_long_line_in_place(tmp_
     changed = []
 
     def damage(at: int, byte: int) -> bytes:
-        # Text bytes only: a DEL changed on the way in leaves the line unknown (a kill, tested above).
-        if at < 2 * len(long_line) and at % 80 == 41 and byte != 0x7F and len(changed) < 12:
+        # Text bytes only: a DEL changed on the way in leaves the line unknown (a kill, tested
+        # above), and a changed line end is one more repair (the byte it became is erased).
+        if at < 2 * len(long_line) and at % 80 == 41 and byte not in b"\x7f\n" and len(changed) < 12:
             changed.append(at)
             return b"#"
         return bytes([byte])
@@ -307,3 +308,26 @@ def test_echo_pacing_learns_a_slow_prompt_instead_of_typing_into_it(tmp_path):
     pacer.type(b"".join(line + b"\n" for line in lines) + b"end\n", board.write)
     assert board.line_read().splitlines() == lines
     assert board.written.count(KILL * 2) < len(lines) // 2, "every line was typed into the prompt"
+
+
+def test_echo_pacing_types_less_ahead_for_a_board_that_drops_what_is_typed_ahead(tmp_path):
+    """A board whose input holds 16 bytes that arrive back to back loses the rest of a longer burst.
+
+    Typing four chunks ahead, every line would lose bytes and be killed until
+    the pacer gave up; after a line killed, it keeps fewer chunks in flight.
+    """
+    pacer = EchoPacer(chunk=16, window=4)
+    lines = [b"line %02d " % i + b"y" * 50 for i in range(10)]
+    script = 'while IFS= read -r line && [ "$line" != end ]; do printf "%s\\n" "$line" >> "$1"; done'
+    board = TtyBoard(tmp_path, pacer, script=script)
+    bursts_cut = []
+
+    def write(data: bytes) -> None:
+        if len(data) > 16:
+            bursts_cut.append(len(data))
+        board.write(data[:16])
+
+    pacer.type(b"".join(line + b"\n" for line in lines) + b"end\n", write)
+    assert board.line_read().splitlines() == lines
+    assert bursts_cut, "the pacer never typed more than a chunk ahead: the test lost its point"
+    assert len(bursts_cut) <= 6, "the pacer kept typing ahead of what the board takes"

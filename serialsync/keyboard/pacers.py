@@ -325,10 +325,16 @@ class EchoPacer(Pacer):
         in_flight: deque[tuple[int, float, int]] = deque()
         while typed < len(data):
             with self._cond:  # room for a chunk: at most `window` chunks ahead of the echo
-                self._cond.wait_for(
-                    lambda typed=typed: typed + self.chunk - (line.received - start) <= self._window * self.chunk,
+                roomy = self._cond.wait_for(
+                    lambda typed=typed, start=start: typed + self.chunk - (line.received - start)
+                    <= self._window * self.chunk,
                     self._patience(),
                 )
+                if not roomy:
+                    # Echo lost on the way back (or bytes on the way in): count it as come,
+                    # or every later chunk would wait for it too.
+                    start = line.received - typed
+                    in_flight.clear()
             echoed = self._confirm(in_flight, line.received - start)
             piece = data[typed : typed + max(self.chunk, self._window * self.chunk - (typed - echoed))]
             in_flight.append((typed + len(piece), self._clock.monotonic(), typed + len(piece) - echoed))
@@ -381,6 +387,8 @@ class EchoPacer(Pacer):
             if extra < 0:
                 return False
             if extra:
+                if not self._board_text()[base + len(body) :].isascii():
+                    return False  # erased by the character, not the byte (see _type_chunks)
                 self.repairs += 1
                 if not self._erase(extra, base + len(body), write) or self._board_text()[base:] != body:
                     return False
@@ -448,6 +456,10 @@ class EchoPacer(Pacer):
             # the line's text, not in the count); else the line must go.
             if keep == typed:
                 return _DAMAGED  # a byte added after all that was typed: which way, the echo cannot tell
+            if not (body[keep:typed] + self._board_text()[base + keep :]).isascii():
+                # A tty in iutf8 mode (or a line editor) erases a UTF-8 character per DEL,
+                # with one erasure echoed: DELs by the byte would erase into the kept line.
+                return _DAMAGED
             if not self._erase(typed - keep, base + keep, write) or self._board_text()[base:] != body[:keep]:
                 return _DAMAGED
             typed = confirmed = keep

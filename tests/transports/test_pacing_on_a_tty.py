@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import pytest
 from serialsync.keyboard import KILL, EchoPacer, make_pacer
 
 LINE = b"echo 'the quick brown fox jumps over the lazy dog' 0123456789 abcdefghijklmnop"
+IUTF8 = 0o40000  # termios.IUTF8 on Linux (the termios module does not name it)
 
 
 class TtyBoard:
@@ -32,9 +34,14 @@ class TtyBoard:
         echo_damage: Callable[[int, int], bytes] | None = None,
         script: str = 'IFS= read -r line; printf "%s" "$line" > "$1"',
         typing_time: float = 0.0,
+        iutf8: bool = False,
     ) -> None:
         self.got = tmp_path / "got"
         self.master, slave = os.openpty()
+        if iutf8:  # erase a whole UTF-8 character per DEL, as a UTF-8 login sets up (stty iutf8)
+            attributes = termios.tcgetattr(slave)
+            attributes[0] |= IUTF8
+            termios.tcsetattr(slave, termios.TCSANOW, attributes)
         self.proc = subprocess.Popen(
             ["sh", "-c", script, "sh", str(self.got)],
             stdin=slave,
@@ -331,3 +338,24 @@ def test_echo_pacing_types_less_ahead_for_a_board_that_drops_what_is_typed_ahead
     assert board.line_read().splitlines() == lines
     assert bursts_cut, "the pacer never typed more than a chunk ahead: the test lost its point"
     assert len(bursts_cut) <= 6, "the pacer kept typing ahead of what the board takes"
+
+
+@pytest.mark.parametrize("iutf8", [True, False], ids=["iutf8", "bytes"])
+def test_echo_pacing_never_erases_a_utf8_character_by_its_bytes(tmp_path, iutf8):
+    """A tty that erases a whole UTF-8 character per DEL erased bytes of the kept line.
+
+    The lead byte of "û" changed on the way in: the pacer kept the line up to
+    it and typed a DEL per byte after it. With iutf8 (and busybox's line
+    editor) the two bytes of a character go with one DEL, and echo one
+    erasure, so the last DELs took kept bytes while the echo, erased byte by
+    byte, still showed the kept line: the board ran the line short of them.
+    Bytes that are not ASCII are never erased in place: the line is killed
+    and typed again.
+    """
+    line = "echo 'caf\u00e9 au lait, cr\u00e8me br\u00fbl\u00e9e' 0123456789".encode()
+    lead = line.index("\u00fb".encode())
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer, iutf8=iutf8)
+    write = typed_with_damage(board, lambda at, byte: b"\xc2" if at == lead else bytes([byte]))
+    pacer.type(line + b"\n", write)
+    assert board.line_read() == line

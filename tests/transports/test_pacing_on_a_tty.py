@@ -359,3 +359,28 @@ def test_echo_pacing_never_erases_a_utf8_character_by_its_bytes(tmp_path, iutf8)
     write = typed_with_damage(board, lambda at, byte: b"\xc2" if at == lead else bytes([byte]))
     pacer.type(line + b"\n", write)
     assert board.line_read() == line
+
+
+def test_echo_pacing_a_byte_added_on_the_way_in_and_a_space_lost_from_the_erase_echo(tmp_path):
+    """Each erasure echoes BS SP BS; one SP lost leaves the count of BS right and the line's text a byte short.
+
+    With a byte added on the way in, that short text looked exactly like the
+    kept line: seen in a fault run, the board ran `[ $iq -lt 5 ]`. The erase
+    echo must be that many erasures, each echoed alike.
+    """
+    pacer = EchoPacer()
+    previous = bytearray(b"\0")
+    lost = []
+
+    def echo_damage(at: int, byte: int) -> bytes:
+        after_bs, previous[0] = previous[0] == 0x08, byte
+        if byte == 0x20 and after_bs and not lost:
+            lost.append(at)  # the first space of an erase echo is lost, once
+            return b""
+        return bytes([byte])
+
+    board = TtyBoard(tmp_path, pacer, echo_damage=echo_damage)
+    write = typed_with_damage(board, lambda at, byte: bytes([byte]) + b"Z" if at == 20 else bytes([byte]))
+    pacer.type(LINE + b"\n", write)
+    assert lost, "no erase echo lost its space: the test lost its point"
+    assert board.line_read() == LINE

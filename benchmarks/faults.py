@@ -91,9 +91,9 @@ def script(rounds: int) -> str:
             "lava-sync r$i",
             f'lava-send v$i "x=$(lava-self) "{quoted}',
             "lava-wait-all v$i",
-            "done",
-            'echo "STEP-DONE-$i"',
-            "cat >/dev/null",
+            # One command with the loop: a line typed ahead of a running loop is read by
+            # its helpers (they drop what is not their reply), not by the shell after it.
+            'done; echo "STEP-DONE-$i"; cat >/dev/null',
         ]
     )
 

@@ -244,6 +244,10 @@ class EchoPacer(Pacer):
                 # Pacing the board, as the echo itself does.
                 self._cond.wait(min(deadline, until) - now)
 
+    def _line_text(self) -> bytearray:
+        assert self._line is not None
+        return self._line.text
+
     def _board_text(self) -> bytes:
         with self._cond:
             return bytes(self._line.text) if self._line is not None else b""
@@ -401,8 +405,11 @@ class EchoPacer(Pacer):
                     return False
         return False
 
-    def _erase(self, count: int, keep: int, write: Write) -> bool:
-        """Type count DELs; whether the echo was exactly count erasures, each echoed alike.
+    def _erase(self, count: int, keep: int, write: Write, expect: int | None = None) -> bool:
+        """Type count DELs; whether the echo was exactly `expect` (else count) erasures, each echoed alike.
+
+        With expect < count the line is erased to its start, where a DEL erases
+        nothing (readline rings the bell for it).
 
         Not a count of BS alone: a space lost from one "BS SP BS" leaves the
         count right and the line's text one byte short, which an insertion on
@@ -420,7 +427,10 @@ class EchoPacer(Pacer):
         self._await_quiet(self._patience())
         with self._cond:
             echoed, line.capture = bytes(line.capture), None
-        return any(echoed == unit * count for unit in _ERASE_ECHOES)
+        if expect is not None and expect < count:
+            echoed = echoed.removesuffix(b"\x07")
+        erasures = count if expect is None else expect
+        return any(echoed == unit * erasures for unit in _ERASE_ECHOES)
 
     def _type_chunks(self, body: bytes, base: int, write: Write) -> str:
         """Type body a window of chunks ahead of its echo, repairing damage in place.
@@ -462,23 +472,22 @@ class EchoPacer(Pacer):
                 continue
             if confirmed == 0 and not shown and len(self._board_text()) == base:
                 return _SILENT  # nothing echoed at all: this board may not echo
-            keep = _common_prefix(shown, want)
             self.repairs += 1
-            log.info("echo of typed bytes did not match; erasing %d bytes and typing them again", typed - keep)
-            # Erased by what was typed: right whichever way the damage came, unless a
-            # byte was lost or added on the way in. Only the echo showing exactly the
-            # line kept, after exactly as many erasures as DELs typed, proves it (a DEL
-            # doubled on the way in and a byte doubled on the way back cancel out in
-            # the line's text, not in the count); else the line must go.
-            if keep == typed:
-                return _DAMAGED  # a byte added after all that was typed: which way, the echo cannot tell
-            if not (body[keep:typed] + self._board_text()[base + keep :]).isascii():
-                # A tty in iutf8 mode (or a line editor) erases a UTF-8 character per DEL,
-                # with one erasure echoed: DELs by the byte would erase into the kept line.
+            log.info("echo of typed bytes did not match; erasing the %d typed and typing them again", typed)
+            # Erased whole, by what was typed, and one DEL more: the erasures echoed then
+            # count what the board's line held. Exactly as many as bytes typed, each echoed
+            # alike, prove it held that many and holds none now, whichever way bytes were
+            # lost, added or changed. Erasing back to the longest prefix the echo showed
+            # proved less: a byte lost on the way in and one added on the way back kept the
+            # count right (seen in a fault run: "wile" ran for "while").
+            if not body[:typed].isascii():
+                # A tty in iutf8 mode (or a line editor) erases a UTF-8 character per DEL.
                 return _DAMAGED
-            if not self._erase(typed - keep, base + keep, write) or self._board_text()[base:] != body[:keep]:
+            if not self._erase(typed + 1, base, write, expect=typed):
                 return _DAMAGED
-            typed = confirmed = keep
+            with self._cond:
+                del self._line_text()[base:]
+            typed = confirmed = 0
             in_flight.clear()
         return _TYPED if self._board_text()[base:] == body else _DAMAGED
 
@@ -488,15 +497,6 @@ class EchoPacer(Pacer):
             _, sent, ahead = in_flight.popleft()
             self._learn(sent, ahead)
         return shown
-
-
-def _common_prefix(a: bytes, b: bytes) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 _TYPED, _DAMAGED, _SILENT = "typed", "damaged", "silent"

@@ -73,6 +73,7 @@ _AFTER_ESC, _IN_CSI = 1, 2
 # line editor, a line editor clearing to the end of the line, a bare cursor move.
 _ERASE_ECHOES = (b"\x08 \x08", b"\x08\x1b[J", b"\x08\x1b[K", b"\x08")
 _CAPTURE_MOST = 64 * 1024
+_SPARE_DELS = 3  # DELs beyond the line typed when it is erased whole: they erase nothing
 
 
 class _EchoLine:
@@ -428,7 +429,7 @@ class EchoPacer(Pacer):
         with self._cond:
             echoed, line.capture = bytes(line.capture), None
         if expect is not None and expect < count:
-            echoed = echoed.removesuffix(b"\x07")
+            echoed = echoed.rstrip(b"\x07")  # readline rings the bell for a DEL at the line's start
         erasures = count if expect is None else expect
         return any(echoed == unit * erasures for unit in _ERASE_ECHOES)
 
@@ -474,16 +475,18 @@ class EchoPacer(Pacer):
                 return _SILENT  # nothing echoed at all: this board may not echo
             self.repairs += 1
             log.info("echo of typed bytes did not match; erasing the %d typed and typing them again", typed)
-            # Erased whole, by what was typed, and one DEL more: the erasures echoed then
+            # Erased whole, by what was typed, and a few DELs more: the erasures echoed then
             # count what the board's line held. Exactly as many as bytes typed, each echoed
             # alike, prove it held that many and holds none now, whichever way bytes were
             # lost, added or changed. Erasing back to the longest prefix the echo showed
             # proved less: a byte lost on the way in and one added on the way back kept the
-            # count right (seen in a fault run: "wile" ran for "while").
+            # count right (seen in a fault run: "wile" ran for "while"). With one DEL more,
+            # a DEL lost and a byte added on the way in did ("wwhile"): it takes as many
+            # DELs lost as there are spare ones.
             if not body[:typed].isascii():
                 # A tty in iutf8 mode (or a line editor) erases a UTF-8 character per DEL.
                 return _DAMAGED
-            if not self._erase(typed + 1, base, write, expect=typed):
+            if not self._erase(typed + _SPARE_DELS, base, write, expect=typed):
                 return _DAMAGED
             with self._cond:
                 del self._line_text()[base:]

@@ -384,3 +384,27 @@ def test_echo_pacing_a_byte_added_on_the_way_in_and_a_space_lost_from_the_erase_
     pacer.type(LINE + b"\n", write)
     assert lost, "no erase echo lost its space: the test lost its point"
     assert board.line_read() == LINE
+
+
+def test_echo_pacing_a_byte_added_and_a_del_lost_on_the_way_in(tmp_path):
+    """The line is erased whole, with spare DELs: one DEL lost must not hide the byte added.
+
+    With one DEL more than was typed, the lost DEL and the added byte left
+    exactly as many erasures as bytes typed, and the board kept a byte of
+    the line it was asked to erase (a fault run ran "wwhile").
+    """
+    pacer = EchoPacer()
+    board = TtyBoard(tmp_path, pacer)
+    dropped = []
+
+    def damage(at: int, byte: int) -> bytes:
+        if at == 20:
+            return bytes([byte]) + b"Z"
+        if byte == 0x7F and not dropped:
+            dropped.append(at)
+            return b""
+        return bytes([byte])
+
+    pacer.type(LINE + b"\n", typed_with_damage(board, damage))
+    assert dropped, "no DEL was typed: the test lost its point"
+    assert board.line_read() == LINE

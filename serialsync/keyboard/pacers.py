@@ -117,37 +117,17 @@ class _EchoLine:
                 self.returns += 1
 
 
-def _garbled(echo: bytes, chunk: bytes, most: int = 3) -> bool:
-    """Could echo be chunk as the board got it: at most `most` bytes lost, changed or added?
-
-    Anything further off (a prompt or a message printed into the echo) is not
-    our chunk damaged, and erasing by count would not restore the line.
-    """
-    remaining = iter(chunk)
-    if all(byte in remaining for byte in echo):
-        return True  # bytes lost only, however many (all of them, in a burst)
-    if abs(len(echo) - len(chunk)) > most:
-        return False
-    # Edit distance, one row at a time (chunks are a few bytes).
-    row = list(range(len(chunk) + 1))
-    for i, got in enumerate(echo, 1):
-        diagonal, row[0] = row[0], i
-        for j, sent in enumerate(chunk, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (got != sent))
-    return row[-1] <= most
-
-
 class EchoPacer(Pacer):
     """Types a window of chunks ahead of the board's echo, checks the echo, repairs damage.
 
     The echo can be damaged on its way back as well as the typed bytes on
-    their way in, and the two cannot be told apart. So a damaged chunk is
-    erased by what was *typed* (DEL, the usual VERASE, once per byte typed),
-    and typed again only when the echo then shows exactly the line confirmed
-    so far. When it does not — a byte was lost or added, on either way — the
-    line on the board is unknown: a checked line is then erased whole with
-    the kill character (^U) and typed again, so the newline goes only once
-    the echo proves the board holds what was typed. A line that carries its
+    their way in, and the two cannot be told apart. So a damaged line is
+    erased by what was *typed* (DEL, the usual VERASE, once per byte typed,
+    and a few spare ones), and typed again when the echo shows exactly that
+    many erasures: the board's line held what was typed, and is empty. When
+    it does not, the line on the board is unknown: it is erased with the
+    kill character (^U) and typed again. The newline goes only once the echo
+    proves the board holds exactly what was typed. A line that carries its
     own checksum (a reply) is not checked (``checked=False``): it is only
     paced by its echo, never repaired, killed nor given up, since whoever
     reads it refuses a damaged copy and asks for it again.
@@ -174,7 +154,7 @@ class EchoPacer(Pacer):
         self._window = window  # as many as the board has taken lately (halved when a line was killed)
         self._clean = 0  # lines typed without a repair since the window last changed
         self.echo_timeout = echo_timeout
-        self.attempts = attempts  # repairs of one chunk in place
+        self.attempts = attempts  # erasures and retypes a line may take, per chunk of it
         self.line_attempts = max(attempts, line_attempts)  # whole-line retypes of a checked line
         self.kill = kill
         self.erase = erase

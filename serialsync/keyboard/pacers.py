@@ -414,7 +414,7 @@ class EchoPacer(Pacer):
         return any(echoed == unit * erasures for unit in _ERASE_ECHOES)
 
     def _type_chunks(self, body: bytes, base: int, write: Write) -> str:
-        """Type body a window of chunks ahead of its echo, repairing damage in place.
+        """Type body a window of chunks ahead of its echo; on damage, erase it whole and type it again.
 
         Returns _TYPED when the echo shows the whole body after base, _SILENT
         when nothing at all echoed, else _DAMAGED: the line must go.
